@@ -1,0 +1,38 @@
+# Shared by the scripts: installing what is missing, and finding Redis.
+# shellcheck shell=bash
+
+# need COMMAND PACKAGE: installs the Debian PACKAGE when COMMAND is missing and
+# this user may (root, or sudo without a password); otherwise says how, and fails.
+need() {
+  local cmd=$1 package=$2 sudo=""
+  command -v "$cmd" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo="sudo -n"
+    else
+      echo "$cmd is missing: install it with \`sudo apt-get install $package\` (Debian, Ubuntu)" \
+        "or your system's package for it, then run this again" >&2
+      return 1
+    fi
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "$cmd is missing and there is no apt-get here: install the package that provides $cmd" >&2
+    return 1
+  fi
+  echo "installing $package (for $cmd) with apt-get..." >&2
+  if [ -z "${APT_UPDATED:-}" ]; then
+    $sudo apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+}
+
+# The Redis the server uses, as seckill reads it.
+redis_url() {
+  echo "${REDIS_URL:-redis://127.0.0.1:6379/0}"
+}
+
+# redis_answers URL: true when a Redis answers PING there.
+redis_answers() {
+  [ "$(redis-cli -u "$1" ping 2>/dev/null)" = PONG ]
+}

@@ -1,0 +1,100 @@
+//! Answers one request. Python: the function `fun_send` and Flask's routing.
+
+use std::io::Read;
+
+use serde_json::json;
+use tiny_http::{Request, ResponseBox};
+
+use crate::form::{self, FormError, MAX_BODY_BYTES};
+use crate::log::Log;
+use crate::purchase::{self, PurchaseError};
+use crate::redis_pool::Pool;
+use crate::responses;
+use crate::routes::{Route, route};
+use crate::static_files;
+
+/// What every request thread shares.
+pub struct App {
+    pub pool: Pool,
+    pub suffix_max: u32,
+    pub log: Log,
+}
+
+/// Answers a request. A buyer who hung up cannot be told anything, so a
+/// failed write is dropped.
+pub fn handle(app: &App, mut request: Request) {
+    let response = match route(request.method(), request.url()) {
+        Route::ToPage => responses::redirect("/seckill"),
+        // Python: if request.method == 'GET': return render_template('seckill.html')
+        Route::Page => responses::file(static_files::page()),
+        Route::Static(file) => responses::file(file),
+        Route::Purchase => buy(app, &mut request),
+        Route::NotFound => responses::error(404, "no such page; the sale is at /seckill"),
+        Route::WrongMethod { allow } => responses::wrong_method(allow),
+    };
+    let _ = request.respond(response);
+}
+
+/// The POST branch of `fun_send`.
+fn buy(app: &App, request: &mut Request) -> ResponseBox {
+    let user_id = match user_id(request, app.suffix_max) {
+        Ok(user_id) => user_id,
+        Err(err) => return responses::error(err.status(), err),
+    };
+    // Python: pyredis = redis.Redis(connection_pool=pool)
+    let mut con = match app.pool.get() {
+        Ok(con) => con,
+        Err(err) => {
+            let what = format!("no Redis connection free or reachable: {err}");
+            app.log.failure(&what);
+            return responses::error(503, format!("{what}; try again"));
+        }
+    };
+    match con.run(|con| purchase::watch(con, &user_id)) {
+        Ok(answer) => {
+            app.log.answer(&user_id, answer);
+            // Python: return jsonify(user_id=userid, response_num=...)
+            responses::json(
+                200,
+                &json!({ "user_id": user_id, "response_num": answer.code() }),
+            )
+        }
+        Err(PurchaseError::NoSale) => responses::error(
+            503,
+            "no sale is set up in Redis (commodity:num is missing); restart seckill to start one",
+        ),
+        Err(PurchaseError::Redis(err)) => {
+            let what = format!("Redis failed during a purchase: {err}");
+            app.log.failure(&what);
+            responses::error(503, format!("{what}; try again"))
+        }
+    }
+}
+
+/// The buyer's id from the form. Python: baseid = request.form.get('msg', ...).strip()
+fn user_id(request: &mut Request, suffix_max: u32) -> Result<String, FormError> {
+    let body = read_body(request)?;
+    let base_id = form::base_id(header(request, "Content-Type"), &body)?;
+    form::user_id(&base_id, suffix_max)
+}
+
+/// The body, read no further than the limit.
+fn read_body(request: &mut Request) -> Result<Vec<u8>, FormError> {
+    if request
+        .body_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES)
+    {
+        return Err(FormError::TooLarge);
+    }
+    let mut body = Vec::new();
+    let limit = MAX_BODY_BYTES as u64 + 1;
+    match request.as_reader().take(limit).read_to_end(&mut body) {
+        Ok(_) => Ok(body),
+        Err(err) => Err(FormError::Unreadable(err.to_string())),
+    }
+}
+
+fn header<'r>(request: &'r Request, name: &'static str) -> Option<&'r str> {
+    let header = request.headers().iter().find(|h| h.field.equiv(name))?;
+    Some(header.value.as_str())
+}

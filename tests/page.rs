@@ -1,0 +1,100 @@
+//! The page and the files around it: `GET /seckill` and static/.
+
+mod common;
+
+use common::{Redis, Seckill, get, request};
+
+#[test]
+fn serves_the_tutorial_page() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    for path in ["/seckill", "/seckill.html", "/seckill?from=ab"] {
+        let page = get(server.addr, path);
+        assert_eq!(page.status, 200, "{path}");
+        assert_eq!(
+            page.header("Content-Type"),
+            Some("text/html; charset=utf-8")
+        );
+        let html = page.text();
+        for part in [
+            "<title>Redis High Concurrency Testing</title>",
+            r#"id="user""#,
+            r#"id="submit""#,
+            r#"id="rep""#,
+            r#"id="res""#,
+            r#"src="static/seckill.js""#,
+        ] {
+            assert!(html.contains(part), "{path} lacks {part}");
+        }
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "nothing from elsewhere"
+        );
+    }
+    let script = get(server.addr, "/static/seckill.js");
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("Content-Type"),
+        Some("text/javascript; charset=utf-8")
+    );
+    assert!(
+        script.text().contains(r#"fetch("seckill""#),
+        "posts to a relative URL"
+    );
+    assert!(
+        !script.text().contains("innerHTML"),
+        "answers are set as text"
+    );
+}
+
+#[test]
+fn sends_the_root_to_the_page() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    let reply = get(server.addr, "/");
+    assert_eq!(reply.status, 302);
+    assert_eq!(reply.header("Location"), Some("/seckill"));
+}
+
+#[test]
+fn head_answers_like_get_without_a_body() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    let full = get(server.addr, "/seckill");
+    let head = request(server.addr, "HEAD", "/seckill", &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+    assert_eq!(
+        head.header("Content-Length"),
+        Some(full.body.len().to_string().as_str())
+    );
+}
+
+#[test]
+fn nothing_outside_static_is_served() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    for path in [
+        "/static/../Cargo.toml",
+        "/static/..%2FCargo.toml",
+        "/static/%2e%2e/Cargo.toml",
+        "/static/%2E%2E%2Fsrc%2Fmain.rs",
+        "/static/..%5CCargo.toml",
+        "/static/%2Fetc%2Fpasswd",
+        "/static//etc/passwd",
+        "/static/./seckill.js",
+        "/static/",
+        "/static",
+        "/src/main.rs",
+        "/../Cargo.toml",
+        "/static/seckill.js%00",
+    ] {
+        let reply = get(server.addr, path);
+        assert_eq!(reply.status, 404, "{path}: {}", reply.text());
+        assert!(reply.json()["error"].is_string(), "{path}");
+        assert!(
+            !reply.text().contains("[package]"),
+            "{path} leaked Cargo.toml"
+        );
+    }
+}

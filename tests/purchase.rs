@@ -1,0 +1,110 @@
+//! A purchase and each of its answers, made deterministic with
+//! `--suffix-max 0` (the id is exactly what was sent) and a small stock.
+
+mod common;
+
+use std::thread;
+
+use common::{Redis, Seckill, buy, request};
+use redis::Commands;
+
+#[test]
+fn answers_bought_repeat_and_sold_out() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--stock", "2", "--suffix-max", "0"]);
+
+    let first = buy(server.addr, "ann");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("Content-Type"), Some("application/json"));
+    assert_eq!(
+        first.json(),
+        serde_json::json!({ "user_id": "ann", "response_num": 1 })
+    );
+
+    assert_eq!(buy(server.addr, "ann").code(), -2, "one each");
+    assert_eq!(buy(server.addr, "bob").code(), 1);
+    assert_eq!(buy(server.addr, "cat").code(), -1, "the stock of 2 is gone");
+    assert_eq!(
+        buy(server.addr, "ann").code(),
+        -1,
+        "sold out is checked first, as in the Python"
+    );
+
+    let mut con = redis.con();
+    assert_eq!(con.get::<_, i64>("commodity:num").unwrap(), 0);
+    let mut winners: Vec<String> = con.smembers("user:id").unwrap();
+    winners.sort();
+    assert_eq!(winners, ["ann", "bob", "null"]);
+    let log = server.stdout();
+    assert!(log.contains("user ann: bought; 1 left"), "{log}");
+    assert!(log.contains("user ann: already bought"), "{log}");
+    assert!(log.contains("user cat: sold out"), "{log}");
+}
+
+#[test]
+fn answers_conflict_when_the_stock_changes_after_watch() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--stock", "5", "--suffix-max", "0"]);
+
+    // Writes wait, so the purchase stops after WATCH and its reads; then
+    // DEBUG RELOAD (not a write) rewrites every key under the WATCH.
+    let held = redis.hold_writes();
+    let buyer = thread::spawn(move || buy(server.addr, "ann"));
+    redis.wait_for_held_clients(1);
+    redis::cmd("DEBUG")
+        .arg("RELOAD")
+        .exec(&mut redis.con())
+        .unwrap();
+    drop(held);
+    let reply = buyer.join().unwrap();
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({ "user_id": "ann", "response_num": -3 })
+    );
+
+    let mut con = redis.con();
+    assert_eq!(
+        con.get::<_, i64>("commodity:num").unwrap(),
+        5,
+        "an aborted EXEC takes nothing"
+    );
+    assert!(!con.sismember::<_, _, bool>("user:id", "ann").unwrap());
+    assert_eq!(buy(server.addr, "ann").code(), 1, "the buyer may try again");
+}
+
+#[test]
+fn the_postfile_id_is_trimmed_and_suffixed() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--suffix-max", "9"]);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    // The tutorial's postfile, made by `echo "msg=#ABCD" > postfile`.
+    let reply = request(server.addr, "POST", "/seckill", &form, b"msg=#ABCD\n");
+    assert_eq!(reply.code(), 1);
+    let id = reply.user_id();
+    let suffix: u32 = id.strip_prefix("#ABCD").unwrap().parse().unwrap();
+    assert!(suffix <= 9, "{id}");
+    assert!(redis.con().sismember::<_, _, bool>("user:id", &id).unwrap());
+}
+
+#[test]
+fn bad_forms_get_a_json_error() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let plain = [("Content-Type", "text/plain")];
+    for (headers, body, status) in [
+        (&form[..], &b""[..], 400),
+        (&form[..], &b"user=ann"[..], 400),
+        (&form[..], &b"msg=%20"[..], 400),
+        (&plain[..], &b"msg=ann"[..], 415),
+    ] {
+        let reply = request(server.addr, "POST", "/seckill", headers, body);
+        assert_eq!(reply.status, status, "{body:?}");
+        assert!(reply.json()["error"].is_string(), "{}", reply.text());
+    }
+    assert_eq!(
+        redis.con().scard::<_, i64>("user:id").unwrap(),
+        1,
+        "nobody bought"
+    );
+}
