@@ -36,3 +36,40 @@ redis_url() {
 redis_answers() {
   [ "$(redis-cli -u "$1" ping 2>/dev/null)" = PONG ]
 }
+
+# A TCP port on 127.0.0.1 that nothing listens on.
+free_port() {
+  local port
+  for port in $(shuf -i 20000-40000 -n 200); do
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  echo "no free port found between 20000 and 40000" >&2
+  return 1
+}
+
+# wait_for_port PORT: waits up to 10 s for something to listen on 127.0.0.1:PORT.
+wait_for_port() {
+  local _
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "nothing listens on 127.0.0.1:$1 after 10 s" >&2
+  return 1
+}
+
+# private_redis DIR: starts a redis-server of its own on a free loopback port,
+# with its files in DIR and no persistence, and prints its URL. The caller
+# stops it with `redis-cli -u URL shutdown nosave`.
+private_redis() {
+  local dir=$1 port
+  mkdir -p "$dir"
+  port=$(free_port)
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --save "" --appendonly no \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  wait_for_port "$port"
+  echo "redis://127.0.0.1:$port/0"
+}

@@ -25,4 +25,35 @@ impl Answer {
             Answer::Conflict => -3,
         }
     }
+
+    /// The answer for a code and the stock after it, as the Lua script
+    /// returns them.
+    pub fn from_code(code: i64, stock: i64) -> Option<Answer> {
+        [
+            Answer::Bought { remaining: stock },
+            Answer::SoldOut,
+            Answer::Repeat,
+            Answer::Conflict,
+        ]
+        .into_iter()
+        .find(|answer| answer.code() == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for answer in [
+            Answer::Bought { remaining: 7 },
+            Answer::SoldOut,
+            Answer::Repeat,
+            Answer::Conflict,
+        ] {
+            assert_eq!(Answer::from_code(answer.code(), 7), Some(answer));
+        }
+        assert_eq!(Answer::from_code(0, 7), None);
+    }
 }

@@ -2,6 +2,8 @@
 
 use clap::Parser;
 
+use crate::purchase::{DEFAULT_RETRIES, Strategy};
+
 /// A flash-sale (秒杀) server backed by Redis: the Flask seckill tutorial in Rust.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -26,6 +28,21 @@ pub struct Config {
     /// a second click by the same person answers "repeat".
     #[arg(long, default_value_t = 100_000)]
     pub suffix_max: u32,
+
+    /// How a purchase is made: naive oversells, watch is the tutorial's,
+    /// watch-retry and lua sell out.
+    #[arg(long, value_enum, default_value_t = Strategy::Watch)]
+    pub strategy: Strategy,
+
+    /// How many times watch-retry makes its transaction again after losing
+    /// the race, before it answers -3.
+    #[arg(long, default_value_t = DEFAULT_RETRIES)]
+    pub retries: u32,
+
+    /// Serve the sale already in Redis instead of starting one, so several
+    /// servers can sell the same stock.
+    #[arg(long, conflicts_with = "stock")]
+    pub join: bool,
 
     /// Do not print a line per purchase.
     #[arg(long)]

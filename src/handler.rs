@@ -2,21 +2,27 @@
 
 use std::io::Read;
 
+use redis::Connection;
 use serde_json::json;
 use tiny_http::{Request, ResponseBox};
 
 use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::log::Log;
-use crate::purchase::{self, PurchaseError};
+use crate::purchase::{SaleError, Strategy};
 use crate::redis_pool::Pool;
 use crate::responses;
 use crate::routes::{Route, route};
+use crate::sale::Tally;
 use crate::static_files;
+use crate::stats::Stats;
 
 /// What every request thread shares.
 pub struct App {
     pub pool: Pool,
+    pub strategy: Strategy,
+    pub retries: u32,
     pub suffix_max: u32,
+    pub stats: Stats,
     pub log: Log,
 }
 
@@ -29,6 +35,7 @@ pub fn handle(app: &App, mut request: Request) {
         Route::Page => responses::file(static_files::page()),
         Route::Static(file) => responses::file(file),
         Route::Purchase => buy(app, &mut request),
+        Route::Stats => stats(app),
         Route::NotFound => responses::error(404, "no such page; the sale is at /seckill"),
         Route::WrongMethod { allow } => responses::wrong_method(allow),
     };
@@ -39,36 +46,56 @@ pub fn handle(app: &App, mut request: Request) {
 fn buy(app: &App, request: &mut Request) -> ResponseBox {
     let user_id = match user_id(request, app.suffix_max) {
         Ok(user_id) => user_id,
-        Err(err) => return responses::error(err.status(), err),
-    };
-    // Python: pyredis = redis.Redis(connection_pool=pool)
-    let mut con = match app.pool.get() {
-        Ok(con) => con,
         Err(err) => {
-            let what = format!("no Redis connection free or reachable: {err}");
-            app.log.failure(&what);
-            return responses::error(503, format!("{what}; try again"));
+            app.stats.failed();
+            return responses::error(err.status(), err);
         }
     };
-    match con.run(|con| purchase::watch(con, &user_id)) {
-        Ok(answer) => {
-            app.log.answer(&user_id, answer);
+    match on_redis(app, |con| app.strategy.buy(con, &user_id, app.retries)) {
+        Ok(outcome) => {
+            app.stats.answered(outcome);
+            app.log.answer(&user_id, outcome.answer);
             // Python: return jsonify(user_id=userid, response_num=...)
-            responses::json(
-                200,
-                &json!({ "user_id": user_id, "response_num": answer.code() }),
-            )
+            let answer = json!({ "user_id": user_id, "response_num": outcome.answer.code() });
+            responses::json(200, &answer)
         }
-        Err(PurchaseError::NoSale) => responses::error(
+        Err(response) => {
+            app.stats.failed();
+            response
+        }
+    }
+}
+
+/// `/seckill/stats`: the sale as Redis holds it, and this server's counters.
+fn stats(app: &App) -> ResponseBox {
+    match on_redis(app, |con| Tally::read(con)?.ok_or(SaleError::NoSale)) {
+        Ok(sale) => responses::json(200, &app.stats.to_json(app.strategy, &sale)),
+        Err(response) => response,
+    }
+}
+
+/// Runs `work` on a pooled connection. Python: pyredis = redis.Redis(connection_pool=pool)
+/// When Redis fails, the answer is a 503 that says why.
+fn on_redis<T>(
+    app: &App,
+    work: impl FnOnce(&mut Connection) -> Result<T, SaleError>,
+) -> Result<T, ResponseBox> {
+    let mut con = app.pool.get().map_err(|err| {
+        let what = format!("no Redis connection free or reachable: {err}");
+        app.log.failure(&what);
+        responses::error(503, format!("{what}; try again"))
+    })?;
+    con.run(work).map_err(|err| match err {
+        SaleError::NoSale => responses::error(
             503,
             "no sale is set up in Redis (commodity:num is missing); restart seckill to start one",
         ),
-        Err(PurchaseError::Redis(err)) => {
-            let what = format!("Redis failed during a purchase: {err}");
+        SaleError::Redis(err) => {
+            let what = format!("Redis failed: {err}");
             app.log.failure(&what);
             responses::error(503, format!("{what}; try again"))
         }
-    }
+    })
 }
 
 /// The buyer's id from the form. Python: baseid = request.form.get('msg', ...).strip()

@@ -15,3 +15,4 @@ pub mod routes;
 pub mod sale;
 pub mod server;
 pub mod static_files;
+pub mod stats;

@@ -11,9 +11,11 @@ use redis::{Client, Connection, RedisError};
 use seckill::config::Config;
 use seckill::handler::App;
 use seckill::log::Log;
+use seckill::purchase::{self, Strategy};
 use seckill::redis_pool::{self, CONNECT_TIMEOUT};
-use seckill::sale::{self, Audit};
+use seckill::sale::{self, Tally};
 use seckill::server;
+use seckill::stats::Stats;
 
 fn main() -> ExitCode {
     let config = Config::parse();
@@ -32,8 +34,15 @@ fn run(config: &Config, redis: &Redis) -> Result<(), String> {
     // Python: pyredis = redis.Redis(host='', port=6379, db=0, decode_responses=True)
     let mut con = redis.connect()?;
 
-    // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
-    sale::start(&mut con, config.stock).map_err(|err| redis.failed(err))?;
+    if config.join {
+        read_tally(redis)?;
+    } else {
+        // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
+        sale::start(&mut con, config.stock).map_err(|err| redis.failed(err))?;
+    }
+    if config.strategy == Strategy::Lua {
+        purchase::load_script(&mut con).map_err(|err| redis.failed(err))?;
+    }
     drop(con);
 
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
@@ -49,51 +58,54 @@ fn run(config: &Config, redis: &Redis) -> Result<(), String> {
     let stopping = Arc::new(AtomicBool::new(false));
     server::stop_on_signal(Arc::downgrade(&http), Arc::clone(&stopping))?;
     let addr = http.server_addr();
+    let joined = if config.join { ", joined" } else { "" };
     println!(
-        "seckill: listening on {addr}; open http://{addr}/seckill (stock {}, Redis {}); Ctrl-C stops and prints the winners",
-        config.stock, redis.at
+        "seckill: listening on {addr}; open http://{addr}/seckill (strategy {}, Redis {}{joined}); Ctrl-C stops and prints the winners",
+        config.strategy.name(),
+        redis.at
     );
-    let app = Arc::new(App {
+    let app = App {
         pool,
+        strategy: config.strategy,
+        retries: config.retries,
         suffix_max: config.suffix_max,
+        stats: Stats::default(),
         log: Log::new(config.quiet),
-    });
-    server::serve(http, app, &stopping).map_err(|err| {
+    };
+    let app = server::serve(http, app, &stopping).map_err(|err| {
         format!("the listener stopped: {err}; if it says too many open files, raise `ulimit -n`")
     })?;
 
     // Python: print('Users whose campaign succeeded in killing merchandise:') ...
     //         print('Current Remaining Merchandise Number:%d' % ...)
-    let audit = read_audit(redis)?;
-    println!("Winners ({}):", audit.winners.len());
-    for winner in &audit.winners {
+    let (tally, winners) = sale::report(&mut redis.connect()?)
+        .map_err(|err| redis.failed(err))?
+        .ok_or_else(|| redis.no_sale())?;
+    println!("Winners ({}):", winners.len());
+    for winner in &winners {
         println!("{winner}");
     }
-    println!("{audit}");
+    println!("{tally}");
+    println!("{}", app.stats.summary());
     Ok(())
 }
 
 /// `seckill --audit`: the sale's figures, for scripts after a load.
 fn audit(redis: &Redis) -> Result<ExitCode, String> {
-    let audit = read_audit(redis)?;
-    println!("{audit}");
-    Ok(if audit.verdict().went_wrong() {
+    let tally = read_tally(redis)?;
+    println!("{tally}");
+    Ok(if tally.verdict().went_wrong() {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     })
 }
 
-fn read_audit(redis: &Redis) -> Result<Audit, String> {
+fn read_tally(redis: &Redis) -> Result<Tally, String> {
     let mut con = redis.connect()?;
-    Audit::read(&mut con)
+    Tally::read(&mut con)
         .map_err(|err| redis.failed(err))?
-        .ok_or_else(|| {
-            format!(
-                "no sale in Redis at {}: start seckill to set one up",
-                redis.at
-            )
-        })
+        .ok_or_else(|| redis.no_sale())
 }
 
 /// The Redis of `--redis`, and how to talk about it in messages.
@@ -115,6 +127,13 @@ impl Redis {
         self.client
             .get_connection_with_timeout(CONNECT_TIMEOUT)
             .map_err(|err| self.failed(err))
+    }
+
+    fn no_sale(&self) -> String {
+        format!(
+            "no sale in Redis at {}: start a seckill without --join to set one up",
+            self.at
+        )
     }
 
     /// What went wrong, and how to fix it when the fix is to start Redis.

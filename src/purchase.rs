@@ -1,36 +1,115 @@
-//! The purchase: the POST branch of the Python `fun_send`, run on one pooled
-//! connection.
+//! The purchase: the POST branch of the Python `fun_send`, four ways, each
+//! one short function on one pooled connection. Read them in order: the
+//! first oversells, the tutorial's second does not but leaves stock unsold,
+//! the third sells out at the price of retries, the fourth in one step.
 
-use redis::{Commands, Connection};
+use std::sync::LazyLock;
+
+use clap::ValueEnum;
+use redis::{Commands, Connection, Script};
 
 use crate::answer::Answer;
 use crate::keys;
 
-/// Why a purchase has no answer for the buyer.
+/// How a purchase is made: `--strategy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// Check, then decrement, with no lock: oversells under load.
+    Naive,
+    /// The tutorial's WATCH/MULTI/EXEC; a lost race answers -3.
+    Watch,
+    /// WATCH/MULTI/EXEC again after a lost race, up to --retries times.
+    WatchRetry,
+    /// One Lua script that Redis runs as a single step.
+    Lua,
+}
+
+impl Strategy {
+    /// The name `--strategy` takes and `/seckill/stats` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Naive => "naive",
+            Strategy::Watch => "watch",
+            Strategy::WatchRetry => "watch-retry",
+            Strategy::Lua => "lua",
+        }
+    }
+
+    /// Makes one purchase for `user_id`.
+    pub fn buy(
+        self,
+        con: &mut Connection,
+        user_id: &str,
+        retries: u32,
+    ) -> Result<Outcome, SaleError> {
+        match self {
+            Strategy::Naive => naive(con, user_id).map(Outcome::from),
+            Strategy::Watch => watch(con, user_id).map(Outcome::from),
+            Strategy::WatchRetry => watch_retry(con, user_id, retries),
+            Strategy::Lua => lua(con, user_id).map(Outcome::from),
+        }
+    }
+}
+
+/// The default of `--retries`; see the README for how it was chosen.
+pub const DEFAULT_RETRIES: u32 = 100;
+
+/// A purchase's answer, and how many of its EXECs a WATCH aborted on the way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub answer: Answer,
+    pub conflicts: u32,
+}
+
+impl From<Answer> for Outcome {
+    fn from(answer: Answer) -> Outcome {
+        let conflicts = u32::from(answer == Answer::Conflict);
+        Outcome { answer, conflicts }
+    }
+}
+
+/// Why Redis gave no answer about the sale.
 #[derive(Debug)]
-pub enum PurchaseError {
+pub enum SaleError {
     /// `commodity:num` is missing: no sale was started, or Redis lost it.
     NoSale,
     /// Redis could not be reached, or answered with an error.
     Redis(redis::RedisError),
 }
 
-impl From<redis::RedisError> for PurchaseError {
+impl From<redis::RedisError> for SaleError {
     fn from(err: redis::RedisError) -> Self {
-        PurchaseError::Redis(err)
+        SaleError::Redis(err)
+    }
+}
+
+/// What the tutorial warns against: read the stock, and if some is left,
+/// take one. Between the GET and the DECR other buyers read the same stock,
+/// so the last item is sold many times over.
+pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
+    let stock: Option<i64> = con.get(keys::STOCK)?;
+    match stock {
+        None => Err(SaleError::NoSale),
+        Some(stock) if stock < 1 => Ok(Answer::SoldOut),
+        Some(_) if con.sismember(keys::WINNERS, user_id)? => Ok(Answer::Repeat),
+        Some(_) => {
+            let remaining: i64 = con.decr(keys::STOCK, 1)?;
+            con.sadd::<_, _, ()>(keys::WINNERS, user_id)?;
+            Ok(Answer::Bought { remaining })
+        }
     }
 }
 
 /// The tutorial's optimistic lock: WATCH the stock, check it and the buyer,
 /// then MULTI/DECR/SADD/EXEC. Redis refuses the EXEC (nil) when anyone changed
 /// the stock after our WATCH, so two buyers can never take the last item.
-pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, PurchaseError> {
+pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
     // Python: rpipe.watch('commodity:num')
     redis::cmd("WATCH").arg(keys::STOCK).exec(con)?;
     // Python: if int(rpipe.get('commodity:num')) < 1:
     let stock: Option<i64> = con.get(keys::STOCK)?;
     let early = match stock {
-        None => Some(Err(PurchaseError::NoSale)),
+        None => Some(Err(SaleError::NoSale)),
         Some(stock) if stock < 1 => Some(Ok(Answer::SoldOut)),
         // Python: elif rpipe.sismember('user:id', userid):
         Some(_) if con.sismember(keys::WINNERS, user_id)? => Some(Ok(Answer::Repeat)),
@@ -51,5 +130,57 @@ pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, PurchaseErro
     Ok(match exec {
         Some((remaining, _added)) => Answer::Bought { remaining },
         None => Answer::Conflict,
+    })
+}
+
+/// The tutorial's transaction, made again after each lost race, at most
+/// `retries` more times. Every lost race means another buyer got an item,
+/// so retrying makes progress and the stock sells out.
+pub fn watch_retry(
+    con: &mut Connection,
+    user_id: &str,
+    retries: u32,
+) -> Result<Outcome, SaleError> {
+    let mut conflicts = 0;
+    loop {
+        let answer = watch(con, user_id)?;
+        if answer == Answer::Conflict {
+            conflicts += 1;
+            if conflicts <= retries {
+                continue;
+            }
+        }
+        return Ok(Outcome { answer, conflicts });
+    }
+}
+
+/// The script of `lua`, hashed once; the redis crate calls it by its SHA1
+/// with EVALSHA and loads it again when Redis answers NOSCRIPT (a restart).
+static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("purchase.lua")));
+
+/// Loads the script into Redis (SCRIPT LOAD), so purchases call it by SHA1.
+pub fn load_script(con: &mut Connection) -> redis::RedisResult<()> {
+    SCRIPT.load(con).map(drop)
+}
+
+/// The whole purchase as one Lua script that Redis runs without letting any
+/// other command in: one round trip, no lock, no lost race.
+pub fn lua(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
+    let reply: Option<(i64, i64)> = SCRIPT
+        .key(keys::STOCK)
+        .key(keys::WINNERS)
+        .arg(user_id)
+        .invoke(con)?;
+    let (code, stock) = reply.ok_or(SaleError::NoSale)?;
+    Answer::from_code(code, stock).ok_or_else(|| {
+        let detail = format!("the purchase script answered {code}");
+        SaleError::Redis(
+            (
+                redis::ErrorKind::UnexpectedReturnType,
+                "unknown code",
+                detail,
+            )
+                .into(),
+        )
     })
 }

@@ -13,6 +13,8 @@ pub enum Route {
     Page,
     /// A purchase: the POST branch of `fun_send`.
     Purchase,
+    /// The sale and the answers so far, as JSON.
+    Stats,
     /// A file of static/.
     Static(StaticFile),
     NotFound,
@@ -33,6 +35,7 @@ pub fn route(method: &Method, target: &str) -> Route {
         "/seckill" if *method == Method::Post => return Route::Purchase,
         "/seckill" => (Route::Page, READ_AND_BUY),
         "/seckill.html" => (Route::Page, READ),
+        "/seckill/stats" => (Route::Stats, READ),
         _ => match path.strip_prefix("/static/").and_then(static_files::find) {
             Some(file) => (Route::Static(file), READ),
             None => return Route::NotFound,
@@ -55,6 +58,7 @@ mod tests {
         assert_eq!(route(&Method::Get, "/seckill.html"), Route::Page);
         assert_eq!(route(&Method::Post, "/seckill"), Route::Purchase);
         assert_eq!(route(&Method::Get, "/"), Route::ToPage);
+        assert_eq!(route(&Method::Get, "/seckill/stats"), Route::Stats);
         assert!(matches!(
             route(&Method::Get, "/static/seckill.html"),
             Route::Static(("seckill.html", _))

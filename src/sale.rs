@@ -1,4 +1,4 @@
-//! The sale kept in Redis: starting it, and reading it back for an audit.
+//! The sale kept in Redis: starting it, and reading it back.
 
 use std::fmt;
 
@@ -19,50 +19,75 @@ pub fn start(con: &mut Connection, stock: u32) -> RedisResult<()> {
         .exec(con)
 }
 
-/// The state of a sale, read in one transaction so the figures agree.
-#[derive(Debug)]
-pub struct Audit {
+/// The figures of a sale, read in one transaction so they agree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
     pub initial: i64,
     pub remaining: i64,
-    /// Members of `user:id` but the sentinel, sorted.
-    pub winners: Vec<String>,
+    /// Members of `user:id` but the sentinel.
+    pub winners: i64,
 }
 
-impl Audit {
+/// The replies of `figures()`: initial stock, stock, members of `user:id`,
+/// and whether the sentinel is one of them.
+type Figures = (Option<i64>, Option<i64>, i64, bool);
+
+/// The commands that read a sale's figures, in one transaction.
+fn figures() -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .get(keys::INITIAL_STOCK)
+        .get(keys::STOCK)
+        .scard(keys::WINNERS)
+        .sismember(keys::WINNERS, keys::SENTINEL);
+    pipe
+}
+
+impl Tally {
     /// Reads the sale; `Ok(None)` when Redis holds none.
-    pub fn read(con: &mut Connection) -> RedisResult<Option<Audit>> {
-        let (initial, remaining, mut winners): (Option<i64>, Option<i64>, Vec<String>) =
-            redis::pipe()
-                .atomic()
-                .get(keys::INITIAL_STOCK)
-                .get(keys::STOCK)
-                .smembers(keys::WINNERS)
-                .query(con)?;
-        let (Some(initial), Some(remaining)) = (initial, remaining) else {
-            return Ok(None);
-        };
-        winners.retain(|id| id != keys::SENTINEL);
-        winners.sort_unstable();
-        Ok(Some(Audit {
-            initial,
-            remaining,
-            winners,
-        }))
+    pub fn read(con: &mut Connection) -> RedisResult<Option<Tally>> {
+        let figures: Figures = figures().query(con)?;
+        Ok(Tally::from_figures(figures))
+    }
+
+    fn from_figures((initial, remaining, members, sentinel): Figures) -> Option<Tally> {
+        Some(Tally {
+            initial: initial?,
+            remaining: remaining?,
+            winners: members - i64::from(sentinel),
+        })
     }
 
     /// Whether the sale went right, and if not, how.
     pub fn verdict(&self) -> Verdict {
-        let winners = self.winners.len() as i64;
-        if winners > self.initial || self.remaining < 0 {
-            Verdict::Oversold((winners - self.initial).max(-self.remaining))
-        } else if winners + self.remaining != self.initial {
-            Verdict::Mismatch(winners + self.remaining)
-        } else if self.remaining > 0 {
-            Verdict::Leftover(self.remaining)
+        let Tally {
+            initial,
+            remaining,
+            winners,
+        } = *self;
+        if winners > initial || remaining < 0 {
+            Verdict::Oversold((winners - initial).max(-remaining))
+        } else if winners + remaining != initial {
+            Verdict::Mismatch(winners + remaining)
+        } else if remaining > 0 {
+            Verdict::Leftover(remaining)
         } else {
             Verdict::SoldOut
         }
     }
+}
+
+/// The sale and the sorted names of its winners, read in one transaction:
+/// the report at shutdown. `Ok(None)` when Redis holds no sale.
+pub fn report(con: &mut Connection) -> RedisResult<Option<(Tally, Vec<String>)>> {
+    let (initial, remaining, members, sentinel, mut names): (_, _, _, _, Vec<String>) =
+        figures().smembers(keys::WINNERS).query(con)?;
+    let Some(tally) = Tally::from_figures((initial, remaining, members, sentinel)) else {
+        return Ok(None);
+    };
+    names.retain(|id| id != keys::SENTINEL);
+    names.sort_unstable();
+    Ok(Some((tally, names)))
 }
 
 /// How a sale ended.
@@ -86,11 +111,11 @@ impl Verdict {
     }
 }
 
-/// The audit in a few lines; the last says whether the sale went right.
-impl fmt::Display for Audit {
+/// The figures in a few lines; the last says whether the sale went right.
+impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "initial stock: {}", self.initial)?;
-        writeln!(f, "winners:       {}", self.winners.len())?;
+        writeln!(f, "winners:       {}", self.winners)?;
         writeln!(f, "remaining:     {}", self.remaining)?;
         write!(f, "verdict:       ")?;
         match self.verdict() {
@@ -110,9 +135,8 @@ impl fmt::Display for Audit {
 mod tests {
     use super::*;
 
-    fn audit(initial: i64, remaining: i64, winners: usize) -> Audit {
-        let winners = (0..winners).map(|i| format!("w{i}")).collect();
-        Audit {
+    fn tally(initial: i64, remaining: i64, winners: i64) -> Tally {
+        Tally {
             initial,
             remaining,
             winners,
@@ -121,16 +145,16 @@ mod tests {
 
     #[test]
     fn tells_each_ending() {
-        assert_eq!(audit(5, 0, 5).verdict(), Verdict::SoldOut);
-        assert_eq!(audit(5, 2, 3).verdict(), Verdict::Leftover(2));
-        assert_eq!(audit(5, -2, 7).verdict(), Verdict::Oversold(2));
-        assert_eq!(audit(5, -1, 5).verdict(), Verdict::Oversold(1));
-        assert_eq!(audit(5, 0, 6).verdict(), Verdict::Oversold(1));
-        assert_eq!(audit(5, 1, 3).verdict(), Verdict::Mismatch(4));
-        assert!(audit(5, -2, 7).verdict().went_wrong());
-        assert!(!audit(5, 2, 3).verdict().went_wrong());
+        assert_eq!(tally(5, 0, 5).verdict(), Verdict::SoldOut);
+        assert_eq!(tally(5, 2, 3).verdict(), Verdict::Leftover(2));
+        assert_eq!(tally(5, -2, 7).verdict(), Verdict::Oversold(2));
+        assert_eq!(tally(5, -1, 5).verdict(), Verdict::Oversold(1));
+        assert_eq!(tally(5, 0, 6).verdict(), Verdict::Oversold(1));
+        assert_eq!(tally(5, 1, 3).verdict(), Verdict::Mismatch(4));
+        assert!(tally(5, -2, 7).verdict().went_wrong());
+        assert!(!tally(5, 2, 3).verdict().went_wrong());
         assert!(
-            audit(5, -2, 7)
+            tally(5, -2, 7)
                 .to_string()
                 .ends_with("verdict:       OVERSOLD by 2")
         );

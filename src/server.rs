@@ -38,8 +38,10 @@ pub fn stop_on_signal(server: Weak<Server>, stopping: Arc<AtomicBool>) -> Result
 }
 
 /// Serves until `stopping` is raised, then refuses what is queued, closes
-/// the listener and waits for the requests in flight to be answered.
-pub fn serve(server: Arc<Server>, app: Arc<App>, stopping: &AtomicBool) -> io::Result<()> {
+/// the listener, waits for the requests in flight to be answered, and hands
+/// the app back.
+pub fn serve(server: Arc<Server>, app: App, stopping: &AtomicBool) -> io::Result<App> {
+    let app = Arc::new(app);
     loop {
         let request = match server.recv() {
             Ok(request) => request,
@@ -62,8 +64,12 @@ pub fn serve(server: Arc<Server>, app: Arc<App>, stopping: &AtomicBool) -> io::R
     if in_flight > 0 {
         println!("seckill: stopping; waiting for {in_flight} requests in flight");
     }
-    while Arc::strong_count(&app) > 1 {
+    let mut app = app;
+    loop {
+        match Arc::try_unwrap(app) {
+            Ok(app) => return Ok(app),
+            Err(shared) => app = shared,
+        }
         thread::sleep(Duration::from_millis(10));
     }
-    Ok(())
 }

@@ -33,7 +33,12 @@ fn shutdown_prints_the_winners_and_the_stock() {
     let report = out.split_once("Winners (2):\n").expect(&out).1;
     assert_eq!(
         report,
-        "ann\nbob\ninitial stock: 3\nwinners:       2\nremaining:     1\nverdict:       LEFTOVER: 1 unsold\n"
+        "ann\nbob\n\
+         initial stock: 3\n\
+         winners:       2\n\
+         remaining:     1\n\
+         verdict:       LEFTOVER: 1 unsold\n\
+         answered:      2 purchases: 2 bought, 0 sold out, 0 repeat, 0 errors; 0 conflicts\n"
     );
 }
 
