@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 need redis-server redis-server
 need ab apache2-utils
+need wrk wrk
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test

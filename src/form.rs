@@ -124,6 +124,8 @@ pub fn user_id(base_id: &str, suffix_max: u32) -> Result<String, FormError> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     const FORM: Option<&str> = Some(FORM_CONTENT_TYPE);
@@ -182,5 +184,24 @@ mod tests {
             assert!(suffix <= 3, "{id}");
         }
         assert_eq!(user_id(keys::SENTINEL, 0), Err(FormError::Reserved));
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_is_sent_an_accepted_id_is_clean(
+            body in prop_oneof![
+                any::<Vec<u8>>(),
+                "msg=\\PC{0,80}".prop_map(String::into_bytes),
+                "msg=(%[0-9a-fA-F]{2}|[ -~]){0,70}".prop_map(String::into_bytes),
+            ],
+            content_type in prop::option::of("\\PC{0,60}"),
+        ) {
+            if let Ok(id) = base_id(content_type.as_deref(), &body) {
+                prop_assert_eq!(id.trim(), id.as_str());
+                prop_assert!(!id.is_empty() && id.len() <= MAX_ID_BYTES);
+                prop_assert!(!id.chars().any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER));
+                prop_assert!(body.len() <= MAX_BODY_BYTES);
+            }
+        }
     }
 }

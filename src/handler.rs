@@ -7,6 +7,7 @@ use serde_json::json;
 use tiny_http::{Request, ResponseBox};
 
 use crate::form::{self, FormError, MAX_BODY_BYTES};
+use crate::keys;
 use crate::log::Log;
 use crate::purchase::{SaleError, Strategy};
 use crate::redis_pool::Pool;
@@ -36,6 +37,8 @@ pub fn handle(app: &App, mut request: Request) {
         Route::Static(file) => responses::file(file),
         Route::Purchase => buy(app, &mut request),
         Route::Stats => stats(app),
+        Route::Health => responses::json(200, &json!({ "status": "ok" })),
+        Route::Ready => ready(app),
         Route::NotFound => responses::error(404, "no such page; the sale is at /seckill"),
         Route::WrongMethod { allow } => responses::wrong_method(allow),
     };
@@ -74,28 +77,53 @@ fn stats(app: &App) -> ResponseBox {
     }
 }
 
+/// `/readyz`: 200 when Redis answers and holds a sale, else 503.
+fn ready(app: &App) -> ResponseBox {
+    let sale = on_redis(app, |con| {
+        let stock: bool = redis::cmd("EXISTS").arg(keys::STOCK).query(con)?;
+        if stock {
+            Ok(())
+        } else {
+            Err(SaleError::NoSale)
+        }
+    });
+    match sale {
+        Ok(()) => responses::json(200, &json!({ "status": "ready" })),
+        Err(response) => response,
+    }
+}
+
 /// Runs `work` on a pooled connection. Python: pyredis = redis.Redis(connection_pool=pool)
 /// When Redis fails, the answer is a 503 that says why.
 fn on_redis<T>(
     app: &App,
     work: impl FnOnce(&mut Connection) -> Result<T, SaleError>,
 ) -> Result<T, ResponseBox> {
-    let mut con = app.pool.get().map_err(|err| {
-        let what = format!("no Redis connection free or reachable: {err}");
-        app.log.failure(&what);
-        responses::error(503, format!("{what}; try again"))
-    })?;
-    con.run(work).map_err(|err| match err {
-        SaleError::NoSale => responses::error(
-            503,
-            "no sale is set up in Redis (commodity:num is missing); restart seckill to start one",
-        ),
-        SaleError::Redis(err) => {
-            let what = format!("Redis failed: {err}");
-            app.log.failure(&what);
-            responses::error(503, format!("{what}; try again"))
+    let result = match app.pool.get() {
+        Ok(mut con) => con.run(work),
+        Err(err) => {
+            let what = format!("no answer from Redis within a second: {err}");
+            app.log.redis_failed(&what);
+            return Err(responses::error(503, what));
         }
-    })
+    };
+    match result {
+        Ok(value) => {
+            app.log.redis_worked();
+            Ok(value)
+        }
+        Err(SaleError::NoSale) => {
+            let what = "no sale is set up in Redis (commodity:num is missing); \
+                        restart seckill to start one";
+            app.log.no_sale(what);
+            Err(responses::error(503, what))
+        }
+        Err(SaleError::Redis(err)) => {
+            let what = format!("Redis failed: {err}");
+            app.log.redis_failed(&what);
+            Err(responses::error(503, what))
+        }
+    }
 }
 
 /// The buyer's id from the form. Python: baseid = request.form.get('msg', ...).strip()

@@ -53,8 +53,13 @@ fn run(config: &Config, redis: &Redis) -> Result<(), String> {
         )
     })?;
 
+    if let Some(limit) = server::raise_open_files_limit() {
+        println!("seckill: {limit}");
+    }
     // Python: app.run(host='', port=5000)
-    let http = Arc::new(server::bind(&config.bind)?);
+    server::stop_if_the_listener_panics();
+    let listener = server::bind(&config.bind)?;
+    let http = Arc::new(listener.server);
     let stopping = Arc::new(AtomicBool::new(false));
     server::stop_on_signal(Arc::downgrade(&http), Arc::clone(&stopping))?;
     let addr = http.server_addr();
@@ -72,9 +77,8 @@ fn run(config: &Config, redis: &Redis) -> Result<(), String> {
         stats: Stats::default(),
         log: Log::new(config.quiet),
     };
-    let app = server::serve(http, app, &stopping).map_err(|err| {
-        format!("the listener stopped: {err}; if it says too many open files, raise `ulimit -n`")
-    })?;
+    let app = server::serve(http, listener.socket, app, &stopping)
+        .map_err(|err| server::listener_failed(&err.to_string()))?;
 
     // Python: print('Users whose campaign succeeded in killing merchandise:') ...
     //         print('Current Remaining Merchandise Number:%d' % ...)

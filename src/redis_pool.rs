@@ -1,9 +1,13 @@
 //! The pool of Redis connections.
 //! Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use redis::{Client, Connection, RedisError};
+
+use crate::purchase::SaleError;
 
 /// Connections kept open: more than `ab -c 100` holds at once, so the
 /// tutorial's load never waits for one.
@@ -16,6 +20,10 @@ const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one Redis reply may take before the request gives up on it.
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// A connection unused for this long is PINGed before it is used again:
+/// Redis may have restarted meanwhile. Under load none waits this long.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 /// How long opening a connection may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -26,16 +34,25 @@ pub type Pool = r2d2::Pool<Manager>;
 pub struct RedisConn {
     con: Connection,
     failed: bool,
+    /// The value of `Manager::failures` when this connection last worked.
+    checked: u64,
+    last_used: Instant,
+    failures: Arc<AtomicU64>,
 }
 
 impl RedisConn {
-    /// Runs `work` on the connection; an error retires the connection.
-    pub fn run<T, E>(
+    /// Runs `work` on the connection. A Redis error retires the connection
+    /// and makes every other one prove itself with a PING before its next use.
+    pub fn run<T>(
         &mut self,
-        work: impl FnOnce(&mut Connection) -> Result<T, E>,
-    ) -> Result<T, E> {
+        work: impl FnOnce(&mut Connection) -> Result<T, SaleError>,
+    ) -> Result<T, SaleError> {
         let result = work(&mut self.con);
-        self.failed |= result.is_err();
+        self.last_used = Instant::now();
+        if let Err(SaleError::Redis(_)) = result {
+            self.failed = true;
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
         result
     }
 }
@@ -44,6 +61,12 @@ impl RedisConn {
 /// adding timeouts and retiring failed connections.
 pub struct Manager {
     client: Client,
+    /// How many requests have failed on a connection: when it moves, Redis
+    /// may have restarted, and every older connection may be dead.
+    failures: Arc<AtomicU64>,
+    /// The value of `failures` when a PING last failed: until the next
+    /// failure, older connections are closed without waiting on a PING each.
+    ping_failed: AtomicU64,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -54,11 +77,38 @@ impl r2d2::ManageConnection for Manager {
         let con = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
         con.set_read_timeout(Some(IO_TIMEOUT))?;
         con.set_write_timeout(Some(IO_TIMEOUT))?;
-        Ok(RedisConn { con, failed: false })
+        Ok(RedisConn {
+            con,
+            failed: false,
+            checked: self.failures.load(Ordering::Relaxed),
+            last_used: Instant::now(),
+            failures: Arc::clone(&self.failures),
+        })
     }
 
+    /// Free while Redis is busy and healthy; after a failure, or a second
+    /// of rest, one PING, so a restart of Redis costs no buyer an answer.
+    /// Once a PING fails, the other old connections are closed unasked: a
+    /// stalled Redis would make each PING wait for its timeout.
     fn is_valid(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
+        let failures = self.failures.load(Ordering::Relaxed);
+        if conn.checked == failures && conn.last_used.elapsed() < IDLE_CHECK {
+            return Ok(());
+        }
+        if self.ping_failed.load(Ordering::Relaxed) == failures {
+            let why = "an older connection did not answer PING either";
+            return Err((
+                redis::ErrorKind::Io,
+                "connection closed unasked",
+                why.to_string(),
+            )
+                .into());
+        }
         r2d2::ManageConnection::is_valid(&self.client, &mut conn.con)
+            .inspect_err(|_| self.ping_failed.store(failures, Ordering::Relaxed))?;
+        conn.checked = failures;
+        conn.last_used = Instant::now();
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut RedisConn) -> bool {
@@ -66,13 +116,17 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-/// Opens the pool. No PING on checkout: a healthy connection needs no extra
-/// round trip, and a broken one fails its first command and is retired.
+/// Opens the pool. A checkout costs no round trip while Redis is healthy;
+/// see `Manager::is_valid`.
 pub fn build(client: Client) -> Result<Pool, r2d2::Error> {
     r2d2::Pool::builder()
         .max_size(POOL_SIZE)
         .connection_timeout(CHECKOUT_TIMEOUT)
-        .test_on_check_out(false)
+        .test_on_check_out(true)
         .error_handler(Box::new(r2d2::NopErrorHandler))
-        .build(Manager { client })
+        .build(Manager {
+            client,
+            failures: Arc::new(AtomicU64::new(0)),
+            ping_failed: AtomicU64::new(u64::MAX),
+        })
 }

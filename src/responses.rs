@@ -7,7 +7,7 @@ use tiny_http::{Header, Response, ResponseBox, StatusCode};
 
 use crate::static_files::{self, StaticFile};
 
-fn header(name: &str, value: &str) -> Header {
+pub fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name, value).expect("header names and values here are ASCII")
 }
 

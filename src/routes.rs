@@ -15,6 +15,10 @@ pub enum Route {
     Purchase,
     /// The sale and the answers so far, as JSON.
     Stats,
+    /// Liveness: the process answers, without asking Redis.
+    Health,
+    /// Readiness: Redis answers and holds a sale.
+    Ready,
     /// A file of static/.
     Static(StaticFile),
     NotFound,
@@ -36,6 +40,8 @@ pub fn route(method: &Method, target: &str) -> Route {
         "/seckill" => (Route::Page, READ_AND_BUY),
         "/seckill.html" => (Route::Page, READ),
         "/seckill/stats" => (Route::Stats, READ),
+        "/healthz" => (Route::Health, READ),
+        "/readyz" => (Route::Ready, READ),
         _ => match path.strip_prefix("/static/").and_then(static_files::find) {
             Some(file) => (Route::Static(file), READ),
             None => return Route::NotFound,
@@ -49,6 +55,8 @@ pub fn route(method: &Method, target: &str) -> Route {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -59,6 +67,8 @@ mod tests {
         assert_eq!(route(&Method::Post, "/seckill"), Route::Purchase);
         assert_eq!(route(&Method::Get, "/"), Route::ToPage);
         assert_eq!(route(&Method::Get, "/seckill/stats"), Route::Stats);
+        assert_eq!(route(&Method::Get, "/healthz"), Route::Health);
+        assert_eq!(route(&Method::Head, "/readyz"), Route::Ready);
         assert!(matches!(
             route(&Method::Get, "/static/seckill.html"),
             Route::Static(("seckill.html", _))
@@ -84,5 +94,15 @@ mod tests {
             Route::WrongMethod { allow: READ }
         );
         assert_eq!(route(&Method::Post, "/static/nope.js"), Route::NotFound);
+    }
+
+    proptest! {
+        #[test]
+        fn only_files_of_static_are_served(target in "(/static/)?(\\.|%2[eEfF]|%5[cC]|/|\\\\|[a-z.]|\\PC){0,30}") {
+            if let Route::Static((name, _)) = route(&Method::Get, &target) {
+                prop_assert!(!name.contains('/') && !name.contains('\\') && !name.starts_with('.'));
+                prop_assert_eq!(static_files::find(name).map(|(found, _)| found), Some(name));
+            }
+        }
     }
 }

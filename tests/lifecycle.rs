@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::process::Command;
 
 use common::{Redis, Seckill, buy};
@@ -76,4 +77,63 @@ fn redis_url_comes_from_the_environment_too() {
     assert!(err.contains("cannot listen on not-an-address"), "{err}");
     let stock: i64 = redis.con().get("commodity:num").unwrap();
     assert_eq!(stock, 500, "the sale was set up in the Redis of REDIS_URL");
+}
+
+#[test]
+fn sigterm_under_load_answers_what_is_in_flight_and_the_report_agrees() {
+    let redis = Redis::start();
+    let flags = ["--quiet", "--strategy", "lua", "--stock", "100000"];
+    let mut server = Seckill::start(&redis, &flags);
+    let addr = server.addr;
+    let crowd = std::thread::spawn(move || common::load(addr, 20000, 100, |i| format!("b{i}-")));
+    common::wait_for("300 purchases", || {
+        redis.con().scard::<_, i64>("user:id").unwrap() > 300
+    });
+    server.terminate();
+    let status = server.wait(std::time::Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    let replies = crowd.join().unwrap();
+
+    let mut told_bought = HashSet::new();
+    let (mut answered, mut refused) = (0, 0);
+    for reply in replies {
+        match reply {
+            Ok(reply) if reply.status == 200 => {
+                answered += 1;
+                if reply.code() == 1 {
+                    told_bought.insert(reply.user_id());
+                }
+            }
+            Ok(reply) => {
+                assert_eq!(reply.status, 503, "{}", reply.text());
+                assert_eq!(reply.json()["error"], "the sale is closing");
+                refused += 1;
+            }
+            Err(_) => refused += 1, // the listener was closed
+        }
+    }
+    assert!(
+        answered > 300 && refused > 0,
+        "answered {answered}, refused {refused}"
+    );
+
+    let mut con = redis.con();
+    let mut winners: HashSet<String> = con.smembers("user:id").unwrap();
+    winners.remove("null");
+    assert_eq!(
+        told_bought, winners,
+        "every purchase in flight was answered"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let out = server.stdout();
+    let report = out.split_once("Winners (").expect(&out).1;
+    let (count, rest) = report.split_once("):\n").unwrap();
+    assert_eq!(count.parse::<usize>().unwrap(), winners.len());
+    let listed: HashSet<String> = rest.lines().take(winners.len()).map(String::from).collect();
+    assert_eq!(listed, winners);
+    let remaining: i64 = con.get("commodity:num").unwrap();
+    assert!(
+        out.contains(&format!("remaining:     {remaining}\n")),
+        "{out}"
+    );
 }

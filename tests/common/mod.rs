@@ -65,6 +65,16 @@ impl Redis {
         let _ = self.child.wait();
     }
 
+    /// Freezes the redis-server process (SIGSTOP): connections stay open
+    /// but nothing answers, as in a stalled or partitioned Redis.
+    pub fn freeze(&self) {
+        signal(self.child.id(), libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        signal(self.child.id(), libc::SIGCONT);
+    }
+
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
@@ -149,6 +159,31 @@ fn spawn_redis(port: u16, dir: &TempDir, extra: &[&str]) -> Option<Child> {
     None
 }
 
+/// Makes `command` start with this limit of open files (soft and hard).
+pub fn limit_open_files(command: &mut Command, soft: u64, hard: u64) {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit(2) only, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) on a process this test started and has not reaped.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(sent, 0, "kill({pid}, {signal})");
+}
+
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("cannot find a free port");
     listener.local_addr().unwrap().port()
@@ -174,9 +209,17 @@ pub struct Seckill {
 impl Seckill {
     /// Starts seckill against `redis` with extra flags, and waits until it listens.
     pub fn start(redis: &Redis, flags: &[&str]) -> Seckill {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_seckill"))
+        Seckill::start_with(redis, flags, |_| {})
+    }
+
+    /// As `start`, with a last say over the command, for limits and the like.
+    pub fn start_with(redis: &Redis, flags: &[&str], adjust: impl FnOnce(&mut Command)) -> Seckill {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_seckill"));
+        command
             .args(["--bind", "127.0.0.1:0", "--redis", &redis.url()])
-            .args(flags)
+            .args(flags);
+        adjust(&mut command);
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -217,8 +260,12 @@ impl Seckill {
 
     /// Sends SIGTERM, as `kill` or a service manager does.
     pub fn terminate(&self) {
-        // SAFETY: kill(2) with a pid this test started.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        signal(self.child.id(), libc::SIGTERM);
+    }
+
+    /// Whether the process has ended, and how.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     /// Sends SIGTERM and waits (at most 20 s) for the process to end.

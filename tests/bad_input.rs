@@ -1,0 +1,211 @@
+//! Bad input gets a 4xx with a JSON error that says what was wrong, and the
+//! server lives on.
+
+mod common;
+
+use common::{Redis, Seckill, get, request, send};
+use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
+use redis::Commands;
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+#[test]
+fn each_bad_purchase_gets_its_own_4xx() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    let long_id = format!("msg={}", "x".repeat(65));
+    let big_body = format!("msg=ann&pad={}", "x".repeat(5000));
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [u8], u16, &'a str);
+    let cases: [Case; 10] = [
+        (&[FORM], b"", 400, "no field `msg`"),
+        (&[FORM], b"user=ann", 400, "no field `msg`"),
+        (&[FORM], b"msg=%20%09", 400, "blank"),
+        (
+            &[FORM],
+            long_id.as_bytes(),
+            400,
+            "65 bytes long; the most is 64",
+        ),
+        (&[FORM], big_body.as_bytes(), 413, "larger than 4096 bytes"),
+        (&[FORM], b"msg=\xff\xfe", 400, "not valid UTF-8"),
+        (&[FORM], b"msg=%C3%28", 400, "not valid UTF-8"),
+        (&[FORM], b"msg=a%0Ab", 400, "control character"),
+        (
+            &[("Content-Type", "text/plain")],
+            b"msg=ann",
+            415,
+            "-T application/x-www-form-urlencoded",
+        ),
+        (
+            &[],
+            b"msg=ann",
+            415,
+            "Content-Type: application/x-www-form-urlencoded",
+        ),
+    ];
+    for (headers, body, status, says) in cases {
+        let reply = request(server.addr, "POST", "/seckill", headers, body);
+        let shown = String::from_utf8_lossy(body);
+        assert_eq!(reply.status, status, "{shown}: {}", reply.text());
+        assert_eq!(reply.header("Content-Type"), Some("application/json"));
+        let error = reply.json()["error"].as_str().unwrap().to_string();
+        assert!(error.contains(says), "{shown}: {error}");
+    }
+    assert_eq!(
+        redis.con().scard::<_, i64>("user:id").unwrap(),
+        1,
+        "nobody bought"
+    );
+    let stats = get(server.addr, "/seckill/stats").json();
+    assert_eq!(stats["errors"], cases.len(), "each counts as an error");
+    assert_eq!(get(server.addr, "/healthz").status, 200, "still alive");
+}
+
+#[test]
+fn a_large_body_is_refused_without_being_read() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    // Chunked, with no length to check first: read up to the limit, then 413.
+    let mut raw = b"POST /seckill HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+        Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+        .to_vec();
+    for _ in 0..3 {
+        raw.extend_from_slice(b"800\r\n");
+        raw.extend_from_slice(&[b'a'; 0x800]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    let reply = send(server.addr, &raw).unwrap();
+    assert_eq!(reply.status, 413, "{}", reply.text());
+    // A declared length over the limit is refused before any of it arrives.
+    let reply = send(
+        server.addr,
+        b"POST /seckill HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+          Content-Length: 5000\r\n\r\nmsg=ann",
+    );
+    assert_eq!(reply.unwrap().status, 413);
+    assert_eq!(get(server.addr, "/healthz").status, 200);
+}
+
+#[test]
+fn unknown_paths_and_wrong_methods() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    let reply = get(server.addr, "/admin");
+    assert_eq!(reply.status, 404);
+    assert!(reply.json()["error"].as_str().unwrap().contains("/seckill"));
+    for (method, path, allow) in [
+        ("DELETE", "/seckill", "GET, HEAD, POST"),
+        ("PUT", "/seckill", "GET, HEAD, POST"),
+        ("POST", "/seckill.html", "GET, HEAD"),
+        ("POST", "/seckill/stats", "GET, HEAD"),
+        ("POST", "/healthz", "GET, HEAD"),
+        ("PATCH", "/", "GET, HEAD"),
+        ("POST", "/static/seckill.js", "GET, HEAD"),
+    ] {
+        let reply = request(server.addr, method, path, &[], b"");
+        assert_eq!(reply.status, 405, "{method} {path}");
+        assert_eq!(reply.header("Allow"), Some(allow), "{method} {path}");
+        assert!(reply.json()["error"].is_string());
+    }
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/seckill/stats",
+        "/static/seckill.js",
+    ] {
+        let head = request(server.addr, "HEAD", path, &[], b"");
+        assert_eq!(head.status, 200, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path}");
+    }
+}
+
+/// Bytes in the shapes a request's parts take, with the pieces that break parsers.
+fn piece() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("/".to_string()),
+        Just("..".to_string()),
+        Just("%2e%2E%2f".to_string()),
+        Just("%".to_string()),
+        Just("%ff".to_string()),
+        Just("?".to_string()),
+        "[ -~]{0,12}",
+        "\\PC{0,6}",
+    ]
+}
+
+fn raw_request() -> impl Strategy<Value = Vec<u8>> {
+    let method = prop_oneof![
+        Just("GET".to_string()),
+        Just("POST".to_string()),
+        Just("HEAD".to_string()),
+        "[A-Z]{1,8}",
+    ];
+    let start = prop_oneof![
+        Just("/seckill"),
+        Just("/seckill.html"),
+        Just("/seckill/stats"),
+        Just("/static/"),
+        Just("/"),
+        Just(""),
+    ];
+    let content_type = prop_oneof![
+        Just(Some("application/x-www-form-urlencoded")),
+        Just(Some("text/plain")),
+        Just(Some("application/x-www-form-urlencoded; charset=\u{1}")),
+        Just(None),
+    ];
+    let body = prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..300),
+        "msg=[ -~]{0,80}".prop_map(String::into_bytes),
+        "msg=(%[0-9A-Fa-f]{2}){0,30}".prop_map(String::into_bytes),
+        prop::collection::vec(Just(b'a'), 4000..4200),
+    ];
+    let pieces = prop::collection::vec(piece(), 0..4);
+    (method, start, pieces, content_type, body).prop_map(
+        |(method, start, pieces, content_type, body)| {
+            let mut head = format!(
+                "{method} {start}{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                pieces.concat()
+            );
+            if let Some(content_type) = content_type {
+                head += &format!("Content-Type: {content_type}\r\n");
+            }
+            head += &format!("Content-Length: {}\r\n\r\n", body.len());
+            let mut raw = head.into_bytes();
+            raw.extend_from_slice(&body);
+            raw
+        },
+    )
+}
+
+/// Whatever arrives, the answer is a well-formed HTTP response that is not a
+/// server error, and the server answers the next request.
+#[test]
+fn no_request_breaks_the_server() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--quiet"]);
+    let config = ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&raw_request(), |raw| {
+        if let Ok(reply) = send(server.addr, &raw) {
+            let shown = String::from_utf8_lossy(&raw);
+            prop_assert!(reply.status < 500, "{} for {shown}", reply.status);
+        }
+        prop_assert_eq!(get(server.addr, "/healthz").status, 200);
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}\n{}", server.stderr());
+    }
+    let stats = get(server.addr, "/seckill/stats").json();
+    assert!(
+        stats["requests"].as_u64().unwrap() > 0,
+        "some cases reached the purchase"
+    );
+}

@@ -1,0 +1,114 @@
+//! Redis going away while the server runs: quick 503s, one log line per
+//! outage, readiness that tells, and recovery without a restart of seckill.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Redis, Seckill, buy, get};
+
+const WITHIN: Duration = Duration::from_secs(2);
+
+/// A purchase that must fail fast with a JSON 503.
+fn buy_fails_fast(server: &Seckill, id: &str) -> String {
+    let started = Instant::now();
+    let reply = buy(server.addr, id);
+    let took = started.elapsed();
+    assert!(took < WITHIN, "{id}: answered after {took:?}");
+    assert_eq!(reply.status, 503, "{id}: {}", reply.text());
+    reply.json()["error"].as_str().unwrap().to_string()
+}
+
+fn lines(text: &str, line: &str) -> usize {
+    text.lines().filter(|l| *l == line).count()
+}
+
+#[test]
+fn redis_down_is_a_503_and_a_restart_is_survived() {
+    let persistent = ["--appendonly", "yes"];
+    let mut redis = Redis::start_with(&persistent);
+    let server = Seckill::start(&redis, &["--suffix-max", "0"]);
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+    assert_eq!(get(server.addr, "/readyz").status, 200);
+
+    redis.kill();
+    for id in ["bob", "cat", "dan", "eve"] {
+        let error = buy_fails_fast(&server, id);
+        assert!(error.contains("Redis"), "{error}");
+    }
+    assert_eq!(get(server.addr, "/readyz").status, 503);
+    assert_eq!(get(server.addr, "/seckill/stats").status, 503);
+    assert_eq!(
+        get(server.addr, "/healthz").status,
+        200,
+        "alive without Redis"
+    );
+    assert_eq!(
+        get(server.addr, "/seckill").status,
+        200,
+        "the page needs no Redis"
+    );
+
+    // Back with its append-only file: no buyer pays for the restart.
+    redis.restart(&persistent);
+    assert_eq!(
+        buy(server.addr, "fay").code(),
+        1,
+        "the first purchase after the restart"
+    );
+    assert_eq!(
+        buy(server.addr, "ann").code(),
+        -2,
+        "the sale survived the restart"
+    );
+    assert_eq!(get(server.addr, "/readyz").status, 200);
+
+    let log = server.stderr();
+    let down = log
+        .lines()
+        .filter(|l| l.ends_with("answering 503 until Redis works again"));
+    assert_eq!(down.count(), 1, "one line per outage:\n{log}");
+    assert_eq!(lines(&log, "seckill: Redis works again"), 1, "{log}");
+}
+
+#[test]
+fn redis_restarted_empty_means_no_sale_not_a_guess() {
+    let mut redis = Redis::start();
+    let server = Seckill::start(&redis, &["--suffix-max", "0"]);
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+    redis.restart(&[]);
+    // The first buyer may find the connection the old Redis dropped; that
+    // failure makes every other connection PING first.
+    buy_fails_fast(&server, "bob");
+    for id in ["cat", "dan"] {
+        let error = buy_fails_fast(&server, id);
+        assert!(error.contains("no sale is set up"), "{error}");
+    }
+    assert_eq!(get(server.addr, "/readyz").status, 503);
+    assert!(server.stderr().contains("no sale is set up"));
+}
+
+#[test]
+fn a_frozen_redis_is_a_503_within_two_seconds() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--suffix-max", "0"]);
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+    redis.freeze();
+    for id in ["bob", "cat", "dan"] {
+        buy_fails_fast(&server, id);
+    }
+    redis.thaw();
+    let started = Instant::now();
+    loop {
+        let reply = buy(server.addr, "eve");
+        if reply.status == 200 {
+            assert_eq!(reply.code(), 1);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no recovery: {}",
+            reply.text()
+        );
+    }
+}
