@@ -40,13 +40,13 @@ redis_answers() {
 # A TCP port on 127.0.0.1 that nothing listens on.
 free_port() {
   local port
-  for port in $(shuf -i 20000-40000 -n 200); do
+  for port in $(shuf -i 20000-32000 -n 200); do
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return 0
     fi
   done
-  echo "no free port found between 20000 and 40000" >&2
+  echo "no free port found between 20000 and 32000 (below the ephemeral ports)" >&2
   return 1
 }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
-use redis::{Client, Connection, RedisError};
+use redis::io::tcp::TcpSettings;
+use redis::{Client, Connection, IntoConnectionInfo, RedisError};
 
 use seckill::config::Config;
 use seckill::handler::App;
@@ -121,7 +122,12 @@ struct Redis {
 
 impl Redis {
     fn open(url: &str) -> Result<Redis, String> {
-        let client = Client::open(url).map_err(|err| format!("--redis {url}: {err}"))?;
+        let bad_url = |err: RedisError| format!("--redis {url}: {err}");
+        // Nagle's algorithm may hold a small write back until the last one
+        // is acknowledged; a buyer gains nothing from that wait.
+        let nodelay = TcpSettings::default().set_nodelay(true);
+        let info = url.into_connection_info().map_err(bad_url)?;
+        let client = Client::open(info.set_tcp_settings(nodelay)).map_err(bad_url)?;
         let info = client.get_connection_info();
         let at = format!("redis://{}/{}", info.addr(), info.redis_settings().db());
         Ok(Redis { client, at })

@@ -4,9 +4,10 @@
 //! the third sells out at the price of retries, the fourth in one step.
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use clap::ValueEnum;
-use redis::{Commands, Connection, Script};
+use redis::{Connection, Script};
 
 use crate::answer::Answer;
 use crate::keys;
@@ -87,14 +88,19 @@ impl From<redis::RedisError> for SaleError {
 /// take one. Between the GET and the DECR other buyers read the same stock,
 /// so the last item is sold many times over.
 pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
-    let stock: Option<i64> = con.get(keys::STOCK)?;
+    let (stock, bought): (Option<i64>, bool) = redis::pipe()
+        .get(keys::STOCK)
+        .sismember(keys::WINNERS, user_id)
+        .query(con)?;
     match stock {
         None => Err(SaleError::NoSale),
         Some(stock) if stock < 1 => Ok(Answer::SoldOut),
-        Some(_) if con.sismember(keys::WINNERS, user_id)? => Ok(Answer::Repeat),
+        Some(_) if bought => Ok(Answer::Repeat),
         Some(_) => {
-            let remaining: i64 = con.decr(keys::STOCK, 1)?;
-            con.sadd::<_, _, ()>(keys::WINNERS, user_id)?;
+            let (remaining, _added): (i64, i64) = redis::pipe()
+                .decr(keys::STOCK, 1)
+                .sadd(keys::WINNERS, user_id)
+                .query(con)?;
             Ok(Answer::Bought { remaining })
         }
     }
@@ -105,14 +111,20 @@ pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
 /// the stock after our WATCH, so two buyers can never take the last item.
 pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
     // Python: rpipe.watch('commodity:num')
-    redis::cmd("WATCH").arg(keys::STOCK).exec(con)?;
-    // Python: if int(rpipe.get('commodity:num')) < 1:
-    let stock: Option<i64> = con.get(keys::STOCK)?;
+    //         if int(rpipe.get('commodity:num')) < 1: ...
+    //         elif rpipe.sismember('user:id', userid): ...
+    // The three go to Redis in one write and run in that order.
+    let (stock, bought): (Option<i64>, bool) = redis::pipe()
+        .cmd("WATCH")
+        .arg(keys::STOCK)
+        .ignore()
+        .get(keys::STOCK)
+        .sismember(keys::WINNERS, user_id)
+        .query(con)?;
     let early = match stock {
         None => Some(Err(SaleError::NoSale)),
         Some(stock) if stock < 1 => Some(Ok(Answer::SoldOut)),
-        // Python: elif rpipe.sismember('user:id', userid):
-        Some(_) if con.sismember(keys::WINNERS, user_id)? => Some(Ok(Answer::Repeat)),
+        Some(_) if bought => Some(Ok(Answer::Repeat)),
         Some(_) => None,
     };
     if let Some(early) = early {
@@ -122,6 +134,7 @@ pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
     }
     // Python: rpipe.multi(); rpipe.decr('commodity:num', amount=1);
     //         rpipe.sadd('user:id', userid); reslist = rpipe.execute()
+    // MULTI, DECR, SADD and EXEC go in one write too.
     let exec: Option<(i64, i64)> = redis::pipe()
         .atomic()
         .decr(keys::STOCK, 1)
@@ -147,11 +160,21 @@ pub fn watch_retry(
         if answer == Answer::Conflict {
             conflicts += 1;
             if conflicts <= retries {
+                back_off(conflicts);
                 continue;
             }
         }
         return Ok(Outcome { answer, conflicts });
     }
+}
+
+/// After a lost race, waits a random while (up to 0.4 ms after the first
+/// loss, doubling to at most 12.8 ms), so the crowd spreads out instead of
+/// all retrying into the same race. See the README's Performance section.
+fn back_off(conflicts: u32) {
+    const STEP_MICROS: u64 = 200;
+    let ceiling = STEP_MICROS << conflicts.min(6);
+    std::thread::sleep(Duration::from_micros(fastrand::u64(0..=ceiling)));
 }
 
 /// The script of `lua`, hashed once; the redis crate calls it by its SHA1

@@ -61,7 +61,12 @@ fn ab_with_a_thousand_at_once_loses_no_connection() {
             "{failure}{count:?}\n{report}"
         );
     }
-    assert!(!report.contains("Non-2xx"), "{report}");
+    assert!(
+        !report.contains("Non-2xx"),
+        "{report}\nthe server said:\n{}{}",
+        server.stdout(),
+        server.stderr()
+    );
     assert_balanced(&redis);
 }
 
