@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every check in one command: installs redis-server and ab when they are
-# missing (and this user may), then formatting, lints and the tests. The tests
-# start their own redis-server on free loopback ports; they never touch 6379.
+# Every check in one command: installs redis-server, ab, wrk, Chromium,
+# Node.js and playwright-core when they are missing (and this user may), then
+# formatting, lints and the tests. The tests start their own redis-server on
+# free loopback ports; they never touch 6379.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -9,6 +10,14 @@ cd "$(dirname "$0")/.."
 need redis-server redis-server
 need ab apache2-utils
 need wrk wrk
+# The browser test (tests/browser.rs): Debian's Chromium, driven by playwright-core.
+need chromium chromium
+need node nodejs
+need npm npm
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  echo "installing playwright-core for the browser test (npm ci in tests/browser)..." >&2
+  npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >&2
+fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test

@@ -1,42 +1,35 @@
 // The tutorial's inline script: post the id, show the answer.
-// Python page: xhr.open('POST', ...); $('#rep').text(...); $('#res').text(...)
-"use strict";
+// Python page: $('#submit').click(...); $('#rep').text(...); $('#res').text(...)
 
-// What each response_num means to the buyer. Python page: switch (rep_num) { case 1: ... }
-const ANSWERS = {
-  1: "bought one!",
-  [-1]: "sold out: the sale is over.",
-  [-2]: "already bought: one each.",
-  [-3]: "lost the race: the stock changed under WATCH, try again.",
-};
+import { ANSWERS, UNREACHABLE, post, problem } from "./buy.js";
 
 const user = document.getElementById("user");
 const rep = document.getElementById("rep");
 const res = document.getElementById("res");
 
+// A form, so Enter in the id field submits as the button does.
 document.getElementById("buy").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const id = user.value;
-  let status, answer;
-  try {
-    // A relative URL, so the page works from any host name.
-    const response = await fetch("seckill", {
-      method: "POST",
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ msg: id }),
-    });
-    status = response.status;
-    answer = await response.json();
-  } catch (err) {
-    rep.textContent = `POST failed: ${err.message}`;
-    res.textContent = `user ${id}: the server could not be reached; is seckill running?`;
+  const id = user.value.trim();
+  if (id === "") {
+    rep.textContent = "";
+    res.textContent = "Type a user ID first: it is how the sale tells buyers apart.";
+    user.focus();
     return;
   }
-  if ("response_num" in answer) {
-    rep.textContent = `POST submitted the user ID prefix ${id}; the server answered ${answer.response_num}`;
-    res.textContent = `user ${answer.user_id}: ${ANSWERS[answer.response_num] ?? "an unknown answer"}`;
+  let status, body;
+  try {
+    ({ status, body } = await post(id));
+  } catch {
+    rep.textContent = `POST of the user ID prefix ${id} failed`;
+    res.textContent = `user ${id}: ${UNREACHABLE}`;
+    return;
+  }
+  if ("response_num" in body) {
+    rep.textContent = `POST submitted the user ID prefix ${id}; the server answered ${body.response_num}`;
+    res.textContent = `user ${body.user_id}: ${ANSWERS[body.response_num] ?? "an unknown answer"}`;
   } else {
     rep.textContent = `POST submitted the user ID prefix ${id}; the server answered HTTP ${status}`;
-    res.textContent = `user ${id}: ${answer.error ?? "an unknown error"}`;
+    res.textContent = `user ${id}: ${problem(status, body)}`;
   }
 });

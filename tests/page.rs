@@ -31,19 +31,32 @@ fn serves_the_tutorial_page() {
             "nothing from elsewhere"
         );
     }
-    let script = get(server.addr, "/static/seckill.js");
-    assert_eq!(script.status, 200);
+    let mut scripts = String::new();
+    for name in ["seckill.js", "buy.js", "crowd.js", "live.js", "chart.js"] {
+        let script = get(server.addr, &format!("/static/{name}"));
+        assert_eq!(script.status, 200, "{name}");
+        assert_eq!(
+            script.header("Content-Type"),
+            Some("text/javascript; charset=utf-8")
+        );
+        let text = script.text();
+        assert!(!text.contains("innerHTML"), "{name} sets answers as text");
+        assert!(
+            !text.contains("http://") && !text.contains("https://"),
+            "{name} loads nothing from elsewhere"
+        );
+        scripts += &text;
+    }
+    // Relative URLs, so the page works from any host name.
+    assert!(scripts.contains(r#"fetch("seckill""#), "posts to /seckill");
+    assert!(
+        scripts.contains(r#"get("seckill/stats")"#),
+        "polls the stats"
+    );
+    let style = get(server.addr, "/static/seckill.css");
     assert_eq!(
-        script.header("Content-Type"),
-        Some("text/javascript; charset=utf-8")
-    );
-    assert!(
-        script.text().contains(r#"fetch("seckill""#),
-        "posts to a relative URL"
-    );
-    assert!(
-        !script.text().contains("innerHTML"),
-        "answers are set as text"
+        style.header("Content-Type"),
+        Some("text/css; charset=utf-8")
     );
 }
 

@@ -60,6 +60,10 @@ impl Redis {
         panic!("redis-server did not restart on port {}", self.port);
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,0 +1,54 @@
+// One purchase as the tutorial's page posts it, and what the answers mean.
+// Shared by the button (seckill.js) and the crowd (crowd.js).
+
+// What each response_num means to the buyer. Python page: switch (rep_num) { case 1: ... }
+export const ANSWERS = {
+  1: "bought one!",
+  [-1]: "sold out: the sale is over.",
+  [-2]: "already bought: one each.",
+  [-3]: "lost the race: the stock changed under WATCH, try again.",
+};
+
+export const UNREACHABLE =
+  "The server could not be reached: is seckill still running, and is this machine on its network?";
+
+// Posts one purchase. Python page: xhr.open('POST', ...); xhr.send(...)
+// Resolves to the HTTP status and the JSON body; rejects only when the
+// server could not be reached.
+export async function post(id) {
+  // A relative URL, so the page works from any host name.
+  const response = await fetch("seckill", {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ msg: id }),
+  });
+  return { status: response.status, body: await readJson(response) };
+}
+
+// GETs a JSON answer of this server, the same way.
+export async function get(path) {
+  const response = await fetch(path, { cache: "no-store" });
+  return { status: response.status, body: await readJson(response) };
+}
+
+// A proxy in the way may answer with something that is not JSON.
+async function readJson(response) {
+  try {
+    return await response.json();
+  } catch {
+    return {};
+  }
+}
+
+// A sentence for an answer that carries an error instead of a response_num.
+export function problem(status, body) {
+  const said = (body.error ?? `the server answered HTTP ${status}`).replace(/\.$/, "");
+  if (status === 503 && said.includes("Redis")) {
+    return `Redis, where the sale is kept, is not answering, so the sale cannot go on (${said}). ` +
+      "Start redis-server; the page recovers by itself.";
+  }
+  if (status >= 400 && status < 500) {
+    return `The server refused it: ${said}.`;
+  }
+  return `The server could not answer: ${said}.`;
+}

@@ -1,0 +1,67 @@
+// The sale as it happens: polls /seckill/stats about twice a second while
+// the page is visible, and shows the figures and the chart.
+import { UNREACHABLE, get, problem } from "./buy.js";
+import { Chart } from "./chart.js";
+
+const POLL_MS = 500;
+
+// Each element's id and the field of /seckill/stats it shows.
+const FIELDS = {
+  stock: "remaining",
+  initial: "initial_stock",
+  winners: "winners",
+  strategy: "strategy",
+  requests: "requests",
+  success: "success",
+  "sold-out": "sold_out",
+  repeat: "repeat",
+  conflicts: "conflicts",
+  errors: "errors",
+};
+
+const note = document.getElementById("live-note");
+const chart = new Chart(document.getElementById("chart"));
+let timer = null;
+let polling = false;
+
+async function poll() {
+  timer = null;
+  polling = true;
+  try {
+    const { status, body } = await get("seckill/stats");
+    if (status === 200) {
+      show(body);
+    } else {
+      tell(`Live figures stopped: ${problem(status, body)}`);
+    }
+  } catch {
+    tell(`Live figures stopped: ${UNREACHABLE}`);
+  }
+  polling = false;
+  next();
+}
+
+function show(stats) {
+  for (const [id, field] of Object.entries(FIELDS)) {
+    document.getElementById(id).textContent = String(stats[field]);
+  }
+  chart.add(Date.now(), stats);
+  note.classList.remove("problem");
+  note.textContent = `Live: updated at ${new Date().toLocaleTimeString()}.`;
+}
+
+function tell(sentence) {
+  note.classList.add("problem");
+  note.textContent = sentence;
+}
+
+// A hidden tab asks nothing; it catches up as soon as it is shown again.
+function next() {
+  if (!document.hidden && !polling && timer === null) {
+    timer = setTimeout(poll, POLL_MS);
+  }
+}
+
+document.addEventListener("visibilitychange", next);
+window.addEventListener("resize", () => chart.draw());
+poll();

@@ -1,0 +1,186 @@
+// The page in a real headless Chromium, as a class would use it. Run by
+// tests/browser.rs, which starts Redis and seckill (watch, stock 1000,
+// --suffix-max 0) and passes:
+//   node page.mjs BASE_URL REDIS_PID SECKILL_PID SCREENSHOT_DIR
+// Exits non-zero, saying which step failed, on the first failure.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [base, redisPid, seckillPid, shots] = process.argv.slice(2);
+const STEP_MS = 10_000;
+// The whole test stops by itself, whatever hangs.
+setTimeout(() => fail("the browser test took over 120 s"), 120_000).unref();
+
+function fail(why) {
+  console.error(`browser test failed: ${why}`);
+  process.exit(1);
+}
+
+function check(ok, what) {
+  if (!ok) fail(what);
+  console.log(`ok: ${what}`);
+}
+
+// A new, empty profile each run.
+const profile = mkdtempSync(join(tmpdir(), "seckill-chromium-"));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  viewport: { width: 1000, height: 1100 },
+  // Root needs --no-sandbox; the rest keeps Chromium off the network.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+}).catch((err) => fail(`cannot start Chromium: ${err.message}`));
+
+try {
+  await run(browser.pages()[0] ?? (await browser.newPage()));
+} catch (err) {
+  fail(err.message);
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+async function run(page) {
+  page.setDefaultTimeout(STEP_MS);
+  // Console errors fail the test, but for the failed loads a step causes on
+  // purpose (a refused id, Redis down, the server gone).
+  const problems = [];
+  let faultsExpected = false;
+  page.on("pageerror", (err) => problems.push(`uncaught: ${err.message}`));
+  page.on("console", (msg) => {
+    const expected = faultsExpected && msg.text().startsWith("Failed to load resource");
+    if (msg.type() === "error" && !expected) problems.push(`console: ${msg.text()}`);
+  });
+  const userField = page.getByLabel("User ID", { exact: true });
+  const text = (selector) => page.locator(selector).textContent();
+  const number = async (selector) => Number(await text(selector));
+  const until = (what, fn, arg) =>
+    page.waitForFunction(fn, arg, { timeout: STEP_MS }).catch(() => fail(`waited 10 s for ${what}`));
+
+  await page.goto(`${base}/seckill`);
+  await until("the first live figures", () => /^\d+$/.test(document.getElementById("stock").textContent));
+  const initial = await number("#stock");
+  check(initial === 1000 && (await number("#initial")) === 1000, `#stock shows the initial stock (${initial})`);
+
+  // Type an id, press Enter: the tutorial's purchase.
+  await userField.fill("alice");
+  await userField.press("Enter");
+  await until("the answer to alice", () => document.getElementById("res").textContent !== "");
+  check((await text("#rep")).includes("alice") && (await text("#rep")).endsWith("answered 1"),
+    `#rep: ${await text("#rep")}`);
+  check((await text("#res")) === "user alice: bought one!", `#res: ${await text("#res")}`);
+  await until("#stock to fall by one", (n) => document.getElementById("stock").textContent === String(n), initial - 1);
+  check(true, "#stock fell to 999");
+
+  // The same id again, by the button: repeat.
+  await page.locator("#submit").click();
+  await until("the repeat answer", () => document.getElementById("res").textContent.includes("already bought"));
+  check((await text("#rep")).endsWith("answered -2"), `a second click: ${await text("#res")}`);
+
+  // Bad ids are told, not ignored.
+  await userField.fill("   ");
+  await page.locator("#submit").click();
+  check((await text("#res")).startsWith("Type a user ID first"), `a blank id: ${await text("#res")}`);
+  faultsExpected = true;
+  await userField.fill("x".repeat(70));
+  await page.locator("#submit").click();
+  await until("the refusal of a long id", () => document.getElementById("res").textContent.includes("refused"));
+  check((await text("#res")).includes("the most is 64"), `a long id: ${await text("#res")}`);
+  faultsExpected = false;
+
+  // The crowd: 200 buyers from the page, and their tally.
+  await userField.fill("class");
+  await page.getByLabel(/^Crowd/).fill("200");
+  await page.locator("#crowd-fire").click();
+  await until("the crowd's tally", () => document.getElementById("crowd-tally").textContent.startsWith("Crowd of"));
+  const tally = await text("#crowd-tally");
+  const [bought, soldOut, repeat, lost, refused, unanswered] =
+    tally.match(/\d+(?= (bought|sold out|repeat|lost the race|refused|unanswered))/g).map(Number);
+  check(bought + soldOut + repeat + lost === 200 && refused === 0 && unanswered === 0 && bought > 0,
+    `the crowd's tally adds up: ${tally}`);
+  await until("#stock to show the crowd's purchases",
+    (n) => document.getElementById("stock").textContent === String(n), initial - 1 - bought);
+  check(true, `#stock fell to ${initial - 1 - bought}`);
+
+  // A load from outside, as ab in another terminal: the class watches it drain.
+  const before = await number("#stock");
+  const load = hammer(`${base}/seckill`, 1500, 20);
+  await until("#stock to fall under the load", (n) => Number(document.getElementById("stock").textContent) < n, before);
+  await page.waitForTimeout(1500);
+  await page.screenshot({ path: join(shots, "seckill-mid-sale.png"), fullPage: true });
+  console.log(`ok: screenshot mid-sale in ${join(shots, "seckill-mid-sale.png")} (stock ${await text("#stock")})`);
+  const answered = await load;
+  const stats = await (await fetch(`${base}/seckill/stats`)).json();
+  await until("#stock to agree with Redis", (n) => document.getElementById("stock").textContent === String(n), stats.remaining);
+  check(stats.remaining + stats.winners === initial, `after ${answered} more buyers: ${stats.winners} winners + ${stats.remaining} left = ${initial}`);
+  await until("#conflicts to agree with the server", (n) => document.getElementById("conflicts").textContent === String(n), stats.conflicts);
+  check(true, `#conflicts shows ${stats.conflicts}`);
+
+  // A hidden tab stops asking.
+  const polls = [];
+  page.on("request", (req) => req.url().endsWith("/seckill/stats") && polls.push(req));
+  await page.evaluate(() => {
+    Object.defineProperty(document, "hidden", { value: true, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await page.waitForTimeout(600);
+  polls.length = 0;
+  await page.waitForTimeout(1500);
+  check(polls.length === 0, `no polls while hidden (${polls.length} seen)`);
+  await page.evaluate(() => {
+    Object.defineProperty(document, "hidden", { value: false, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await page.waitForTimeout(1500);
+  check(polls.length >= 2, `polling again once shown (${polls.length} polls in 1.5 s)`);
+
+  // A phone's width: nothing sticks out sideways.
+  await page.setViewportSize({ width: 360, height: 740 });
+  const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+  await page.screenshot({ path: join(shots, "seckill-phone.png"), fullPage: true });
+  check(wide <= 360, `fits a 360 px screen (${wide} px wide)`);
+  check(problems.length === 0, `no console errors so far${problems.length ? `: ${problems.join("; ")}` : ""}`);
+
+  // Redis goes away: the purchase and the live figures say so.
+  faultsExpected = true;
+  process.kill(Number(redisPid), "SIGKILL");
+  await userField.fill("bob");
+  await page.locator("#submit").click();
+  await until("the Redis-down sentence", () => document.getElementById("res").textContent.includes("Redis"));
+  check((await text("#res")).includes("is not answering"), `Redis down: ${await text("#res")}`);
+  await until("the live figures to say Redis is down",
+    () => document.getElementById("live-note").textContent.includes("Redis"));
+  check(true, `live note: ${await text("#live-note")}`);
+  await page.setViewportSize({ width: 1000, height: 1100 });
+  await page.screenshot({ path: join(shots, "seckill-redis-down.png"), fullPage: true });
+
+  // The server goes away: a network failure.
+  process.kill(Number(seckillPid), "SIGKILL");
+  await page.locator("#submit").click();
+  await until("the network-failure sentence", () => document.getElementById("res").textContent.includes("could not be reached"));
+  check(true, `server gone: ${await text("#res")}`);
+  check(problems.length === 0, `no console errors but the expected failed loads${problems.length ? `: ${problems.join("; ")}` : ""}`);
+}
+
+// `total` purchases from Node, `concurrency` at a time, each worker pausing
+// a little so the load lasts a few seconds. Resolves to how many were answered.
+async function hammer(url, total, concurrency) {
+  let next = 0, answered = 0;
+  const worker = async () => {
+    while (next < total) {
+      const i = next++;
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ msg: `load-${i}` }),
+      });
+      if (response.ok) answered += 1;
+      await response.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return answered;
+}
