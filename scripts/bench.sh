@@ -86,7 +86,6 @@ echo "$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuin
 for round in $(seq "$rounds"); do
   echo "round $round of $rounds..." >&2
   start watch 500 100000
-  # shellcheck disable=SC2046
   ab_run healthz -c 100 "http://127.0.0.1:$port/healthz"
   stop healthz
   for strategy in naive watch watch-retry lua; do

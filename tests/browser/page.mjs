@@ -58,6 +58,14 @@ async function run(page) {
   const number = async (selector) => Number(await text(selector));
   const until = (what, fn, arg) =>
     page.waitForFunction(fn, arg, { timeout: STEP_MS }).catch(() => fail(`waited 10 s for ${what}`));
+  // Waits until the element with `id` shows exactly `value`.
+  const untilShows = (what, id, value) =>
+    until(what, ([id, value]) => document.getElementById(id).textContent === value, [id, String(value)]);
+  // Tells the page its tab is hidden or shown, as switching tabs does.
+  const setHidden = (hidden) => page.evaluate((hidden) => {
+    Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
 
   await page.goto(`${base}/seckill`);
   await until("the first live figures", () => /^\d+$/.test(document.getElementById("stock").textContent));
@@ -71,7 +79,7 @@ async function run(page) {
   check((await text("#rep")).includes("alice") && (await text("#rep")).endsWith("answered 1"),
     `#rep: ${await text("#rep")}`);
   check((await text("#res")) === "user alice: bought one!", `#res: ${await text("#res")}`);
-  await until("#stock to fall by one", (n) => document.getElementById("stock").textContent === String(n), initial - 1);
+  await untilShows("#stock to fall by one", "stock", initial - 1);
   check(true, "#stock fell to 999");
 
   // The same id again, by the button: repeat.
@@ -100,8 +108,7 @@ async function run(page) {
     tally.match(/\d+(?= (bought|sold out|repeat|lost the race|refused|unanswered))/g).map(Number);
   check(bought + soldOut + repeat + lost === 200 && refused === 0 && unanswered === 0 && bought > 0,
     `the crowd's tally adds up: ${tally}`);
-  await until("#stock to show the crowd's purchases",
-    (n) => document.getElementById("stock").textContent === String(n), initial - 1 - bought);
+  await untilShows("#stock to show the crowd's purchases", "stock", initial - 1 - bought);
   check(true, `#stock fell to ${initial - 1 - bought}`);
 
   // A load from outside, as ab in another terminal: the class watches it drain.
@@ -113,26 +120,20 @@ async function run(page) {
   console.log(`ok: screenshot mid-sale in ${join(shots, "seckill-mid-sale.png")} (stock ${await text("#stock")})`);
   const answered = await load;
   const stats = await (await fetch(`${base}/seckill/stats`)).json();
-  await until("#stock to agree with Redis", (n) => document.getElementById("stock").textContent === String(n), stats.remaining);
+  await untilShows("#stock to agree with Redis", "stock", stats.remaining);
   check(stats.remaining + stats.winners === initial, `after ${answered} more buyers: ${stats.winners} winners + ${stats.remaining} left = ${initial}`);
-  await until("#conflicts to agree with the server", (n) => document.getElementById("conflicts").textContent === String(n), stats.conflicts);
+  await untilShows("#conflicts to agree with the server", "conflicts", stats.conflicts);
   check(true, `#conflicts shows ${stats.conflicts}`);
 
   // A hidden tab stops asking.
   const polls = [];
   page.on("request", (req) => req.url().endsWith("/seckill/stats") && polls.push(req));
-  await page.evaluate(() => {
-    Object.defineProperty(document, "hidden", { value: true, configurable: true });
-    document.dispatchEvent(new Event("visibilitychange"));
-  });
+  await setHidden(true);
   await page.waitForTimeout(600);
   polls.length = 0;
   await page.waitForTimeout(1500);
   check(polls.length === 0, `no polls while hidden (${polls.length} seen)`);
-  await page.evaluate(() => {
-    Object.defineProperty(document, "hidden", { value: false, configurable: true });
-    document.dispatchEvent(new Event("visibilitychange"));
-  });
+  await setHidden(false);
   await page.waitForTimeout(1500);
   check(polls.length >= 2, `polling again once shown (${polls.length} polls in 1.5 s)`);
 
