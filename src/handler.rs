@@ -1,6 +1,7 @@
 //! Answers one request. Python: the function `fun_send` and Flask's routing.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use redis::Connection;
 use serde_json::json;
@@ -9,7 +10,8 @@ use tiny_http::{Request, ResponseBox};
 use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::keys;
 use crate::log::Log;
-use crate::purchase::{SaleError, Strategy};
+use crate::permits::Permits;
+use crate::purchase::{SaleError, Strategy, TURN_WAIT};
 use crate::redis_pool::Pool;
 use crate::responses;
 use crate::routes::{Route, route};
@@ -25,6 +27,8 @@ pub struct App {
     pub suffix_max: u32,
     pub stats: Stats,
     pub log: Log,
+    /// Turns to race, for a strategy that limits them (`watch-retry`).
+    pub racers: Option<Arc<Permits>>,
 }
 
 /// Answers a request. A buyer who hung up cannot be told anything, so a
@@ -53,6 +57,16 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
             app.stats.failed();
             return responses::error(err.status(), err);
         }
+    };
+    // watch-retry: a turn to race first, before taking a Redis connection
+    // that would sit idle meanwhile. The turn is held to the end of `buy`.
+    let _turn = match app.racers.as_ref().map(|racers| racers.acquire(TURN_WAIT)) {
+        Some(None) => {
+            app.stats.failed();
+            let what = "busy: no turn to buy came within a second (a crowd ahead, or a slow Redis); try again";
+            return responses::error(503, what);
+        }
+        turn => turn,
     };
     match on_redis(app, |con| app.strategy.buy(con, &user_id, app.retries)) {
         Ok(outcome) => {

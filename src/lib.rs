@@ -8,6 +8,7 @@ pub mod form;
 pub mod handler;
 pub mod keys;
 pub mod log;
+pub mod permits;
 pub mod purchase;
 pub mod redis_pool;
 pub mod responses;
@@ -16,3 +17,5 @@ pub mod sale;
 pub mod server;
 pub mod static_files;
 pub mod stats;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub mod thread_caches;

@@ -12,6 +12,7 @@ use redis::{Client, Connection, IntoConnectionInfo, RedisError};
 use seckill::config::Config;
 use seckill::handler::App;
 use seckill::log::Log;
+use seckill::permits::Permits;
 use seckill::purchase::{self, Strategy};
 use seckill::redis_pool::{self, CONNECT_TIMEOUT};
 use seckill::sale::{self, Tally};
@@ -19,6 +20,8 @@ use seckill::server;
 use seckill::stats::Stats;
 
 fn main() -> ExitCode {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    seckill::thread_caches::turn_off();
     let config = Config::parse();
     let result = match Redis::open(&config.redis) {
         Ok(redis) if config.audit => audit(&redis),
@@ -77,6 +80,7 @@ fn run(config: &Config, redis: &Redis) -> Result<(), String> {
         suffix_max: config.suffix_max,
         stats: Stats::default(),
         log: Log::new(config.quiet),
+        racers: config.strategy.racers_at_once().map(Permits::new),
     };
     let app = server::serve(http, listener.socket, app, &stopping)
         .map_err(|err| server::listener_failed(&err.to_string()))?;

@@ -20,7 +20,9 @@ pub const POOL_SIZE: u32 = 256;
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long one Redis reply may take before the request gives up on it.
-const IO_TIMEOUT: Duration = Duration::from_millis(500);
+/// The redis crate waits this long for each reply of a pipeline, even after
+/// one timed out, so the longest here (four replies) gives up within 1.6 s.
+const IO_TIMEOUT: Duration = Duration::from_millis(400);
 
 /// A connection unused for this long is PINGed before it is used again:
 /// Redis may have restarted meanwhile. Under load none waits this long.

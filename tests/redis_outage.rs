@@ -88,12 +88,48 @@ fn redis_restarted_empty_means_no_sale_not_a_guess() {
     assert!(server.stderr().contains("no sale is set up"));
 }
 
-#[test]
-fn a_frozen_redis_is_a_503_within_two_seconds() {
+/// A server that sold once, on a Redis then frozen (SIGSTOP).
+fn sold_once_then_frozen(flags: &[&str]) -> (Redis, Seckill) {
     let redis = Redis::start();
-    let server = Seckill::start(&redis, &["--suffix-max", "0"]);
+    let server = Seckill::start(&redis, flags);
     assert_eq!(buy(server.addr, "ann").code(), 1);
     redis.freeze();
+    (redis, server)
+}
+
+/// A buyer of watch-retry may wait a second for a turn to race before the
+/// wait on Redis begins.
+const WITHIN_WITH_TURNS: Duration = Duration::from_secs(3);
+
+#[test]
+fn a_frozen_redis_is_a_503_within_three_seconds_for_a_queue_of_racers() {
+    let (redis, server) = sold_once_then_frozen(&["--strategy", "watch-retry"]);
+    // Three times as many buyers as turns to race: some give up waiting for
+    // a turn, the others waiting on Redis.
+    let buyers: Vec<_> = (0..12)
+        .map(|n| {
+            let addr = server.addr;
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let reply = buy(addr, &format!("b{n}-"));
+                (started.elapsed(), reply.status, reply.text())
+            })
+        })
+        .collect();
+    let mut turns_ran_out = 0;
+    for buyer in buyers {
+        let (took, status, text) = buyer.join().unwrap();
+        assert!(took < WITHIN_WITH_TURNS, "answered after {took:?}: {text}");
+        assert_eq!(status, 503, "{text}");
+        turns_ran_out += usize::from(text.contains("no turn to buy came within a second"));
+    }
+    assert!(turns_ran_out > 0, "some buyers waited for a turn");
+    redis.thaw();
+}
+
+#[test]
+fn a_frozen_redis_is_a_503_within_two_seconds() {
+    let (redis, server) = sold_once_then_frozen(&["--suffix-max", "0"]);
     for id in ["bob", "cat", "dan"] {
         buy_fails_fast(&server, id);
     }
