@@ -133,7 +133,11 @@ fn on_redis<T>(
             Err(responses::error(503, what))
         }
         Err(SaleError::Redis(err)) => {
-            let what = format!("Redis failed: {err}");
+            let what = if err.is_timeout() {
+                format!("Redis did not answer in time; is it stalled or overloaded? ({err})")
+            } else {
+                format!("Redis failed: {err}")
+            };
             app.log.redis_failed(&what);
             Err(responses::error(503, what))
         }

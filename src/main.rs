@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use clap::Parser;
 use redis::io::tcp::TcpSettings;
-use redis::{Client, Connection, IntoConnectionInfo, RedisError};
+use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo, RedisError};
 
 use seckill::config::Config;
 use seckill::handler::App;
@@ -133,7 +133,11 @@ impl Redis {
         let info = url.into_connection_info().map_err(bad_url)?;
         let client = Client::open(info.set_tcp_settings(nodelay)).map_err(bad_url)?;
         let info = client.get_connection_info();
-        let at = format!("redis://{}/{}", info.addr(), info.redis_settings().db());
+        let db = info.redis_settings().db();
+        let at = match info.addr() {
+            ConnectionAddr::Unix(path) => format!("redis+unix://{}?db={db}", path.display()),
+            addr => format!("redis://{addr}/{db}"),
+        };
         Ok(Redis { client, at })
     }
 

@@ -65,6 +65,21 @@ fn an_unreachable_redis_is_one_clear_line_and_a_failure() {
 }
 
 #[test]
+fn a_missing_redis_socket_is_named_as_given() {
+    let url = "redis+unix:///nonexistent/redis.sock?db=2";
+    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
+        .args(["--bind", "127.0.0.1:0", "--redis", url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot reach Redis at {url}: ")),
+        "{err}"
+    );
+}
+
+#[test]
 fn redis_url_comes_from_the_environment_too() {
     let redis = Redis::start();
     let out = Command::new(env!("CARGO_BIN_EXE_seckill"))

@@ -131,7 +131,12 @@ fn a_frozen_redis_is_a_503_within_three_seconds_for_a_queue_of_racers() {
 fn a_frozen_redis_is_a_503_within_two_seconds() {
     let (redis, server) = sold_once_then_frozen(&["--suffix-max", "0"]);
     for id in ["bob", "cat", "dan"] {
-        buy_fails_fast(&server, id);
+        let error = buy_fails_fast(&server, id);
+        let waited = [
+            "Redis did not answer in time",
+            "no answer from Redis within a second",
+        ];
+        assert!(waited.iter().any(|says| error.contains(says)), "{error}");
     }
     redis.thaw();
     let started = Instant::now();
