@@ -63,7 +63,8 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
     let _turn = match app.racers.as_ref().map(|racers| racers.acquire(TURN_WAIT)) {
         Some(None) => {
             app.stats.failed();
-            let what = "busy: no turn to buy came within a second (a crowd ahead, or a slow Redis); try again";
+            // No "Redis" in it: the page would blame Redis for a crowd.
+            let what = "busy: no turn to buy came within a second; try again";
             return responses::error(503, what);
         }
         turn => turn,
