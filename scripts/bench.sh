@@ -44,11 +44,7 @@ big_stock=$((requests * 10))
 
 # start STRATEGY STOCK SUFFIX_MAX: a fresh server and sale; sets $port and $server.
 start() {
-  port=$(free_port)
-  target/release/seckill --quiet --strategy "$1" --stock "$2" --suffix-max "$3" \
-    --bind "127.0.0.1:$port" --redis "$redis" >"$dir/server.log" 2>&1 &
-  server=$!
-  wait_for_port "$port"
+  start_seckill "$redis" "$dir/server.log" --strategy "$1" --stock "$2" --suffix-max "$3"
 }
 
 # stop NAME: stops the server and keeps its peak resident memory (kB) and

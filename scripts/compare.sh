@@ -31,11 +31,7 @@ echo
 echo "| strategy | requests/s | winners | remaining | oversold | conflicts |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for strategy in naive watch watch-retry lua; do
-  port=$(free_port)
-  target/release/seckill --quiet --strategy "$strategy" --stock 500 \
-    --bind "127.0.0.1:$port" --redis "$redis" >"$dir/$strategy.log" 2>&1 &
-  server=$!
-  wait_for_port "$port"
+  start_seckill "$redis" "$dir/$strategy.log" --strategy "$strategy" --stock 500
   rps=$(ab -q -n "$requests" -c "$concurrency" -p postfile -T application/x-www-form-urlencoded \
     "http://127.0.0.1:$port/seckill" | awk '/^Requests per second/ { printf "%.0f", $4 }')
   kill -INT "$server"

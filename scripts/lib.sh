@@ -73,3 +73,15 @@ private_redis() {
   wait_for_port "$port"
   echo "redis://127.0.0.1:$port/0"
 }
+
+# start_seckill REDIS LOG FLAGS...: the release build on a free loopback port,
+# in the background, quiet, logging to LOG, with FLAGS; sets $port and
+# $server (its pid) and returns once it listens.
+start_seckill() {
+  local redis=$1 log=$2
+  shift 2
+  port=$(free_port)
+  target/release/seckill --quiet --bind "127.0.0.1:$port" --redis "$redis" "$@" >"$log" 2>&1 &
+  server=$!
+  wait_for_port "$port"
+}
