@@ -6,11 +6,13 @@ use std::io::{BufReader, BufWriter, ErrorKind, Read};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
 
 use crate::common::{HTTPVersion, Method};
-use crate::util::RefinedTcpStream;
+use crate::util::{json_error, ConnectionState, RefinedTcpStream};
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
-use crate::Request;
+use crate::{Limits, Request};
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
@@ -34,6 +36,17 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    // seckill patch: the limits, the deadlines, and what the head read so far
+    // has taken.
+    limits: Arc<Limits>,
+    state: Arc<ConnectionState>,
+    requests_read: usize,
+    head_bytes: usize,
+    head_started: bool,
+    // seckill patch: told when the request handed on last is answered.
+    answered: (Sender<()>, Receiver<()>),
+    answer_pending: bool,
 }
 
 /// Error that can happen when reading a request.
@@ -44,13 +57,32 @@ enum ReadError {
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
     ReadIoError(IoError),
+    // seckill patch: the errors below are answered, and close the connection.
+    /// 414: the request line is longer than `max_request_line`.
+    RequestLineTooLong,
+    /// 431: a header line, the number of headers or the whole head is over its limit.
+    HeadTooLarge(HTTPVersion),
+    /// 505: a version other than HTTP/1.0 and HTTP/1.1, such as HTTP/2.0.
+    VersionNotSupported,
+    /// 408: the head (or a small body read with it) did not arrive in time.
+    TimedOut(HTTPVersion),
+    /// 400: the body's length cannot be told, or the body ended early.
+    BadBody(HTTPVersion, &'static str),
+    /// 501: a Transfer-Encoding other than chunked.
+    UnknownTransferEncoding(HTTPVersion),
+    /// 400: a byte of the head is not ASCII.
+    NotAscii,
+    /// The previous answer closed the connection.
+    Closed,
 }
 
 impl ClientConnection {
     /// Creates a new `ClientConnection` that takes ownership of the `TcpStream`.
-    pub fn new(
+    pub(crate) fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        limits: Arc<Limits>,
+        state: Arc<ConnectionState>,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
@@ -65,6 +97,13 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            limits,
+            state,
+            requests_read: 0,
+            head_bytes: 0,
+            head_started: false,
+            answered: channel(),
+            answer_pending: false,
         }
     }
 
@@ -77,7 +116,13 @@ impl ClientConnection {
     ///
     /// Reads until `CRLF` is reached. The next read will start
     ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
+    /// seckill patch: the line may be at most `max` bytes (else `too_long`),
+    /// and the whole head at most `max_head`: both grew without end.
+    fn read_next_line(
+        &mut self,
+        max: usize,
+        too_long: ReadError,
+    ) -> Result<AsciiString, ReadError> {
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
 
@@ -85,14 +130,31 @@ impl ClientConnection {
             let byte = self.next_header_source.by_ref().bytes().next();
 
             let byte = match byte {
-                Some(b) => b?,
-                None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
+                Some(b) => b.map_err(ReadError::ReadIoError)?,
+                None => {
+                    let eof = IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF");
+                    return Err(ReadError::ReadIoError(eof));
+                }
             };
+
+            // seckill patch: the head's time runs from its first byte; before
+            // it, a kept-alive connection waits for at most `idle_timeout`.
+            if !self.head_started {
+                self.head_started = true;
+                self.state.read_within(self.limits.head_timeout);
+            }
+            self.head_bytes += 1;
+            if self.head_bytes > self.limits.max_head {
+                return Err(ReadError::HeadTooLarge(HTTPVersion(1, 1)));
+            }
 
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
-                return AsciiString::from_ascii(buf)
-                    .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
+                // seckill patch: answered 400; the connection was closed unanswered.
+                return AsciiString::from_ascii(buf).map_err(|_| ReadError::NotAscii);
+            }
+            if buf.len() >= max {
+                return Err(too_long);
             }
 
             prev_byte_was_cr = byte == b'\r';
@@ -104,10 +166,27 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        // seckill patch: the next request is read once the previous one is
+        // done with the socket, unless its answer closed the connection. The
+        // first request's time runs from the connection's opening; a later
+        // one is waited for at most `idle_timeout`, then has `head_timeout`.
+        self.next_header_source
+            .wait_turn()
+            .map_err(ReadError::ReadIoError)?;
+        if self.state.is_closing() {
+            return Err(ReadError::Closed);
+        }
+        self.head_bytes = 0;
+        self.head_started = self.requests_read == 0;
+        if self.requests_read > 0 {
+            self.state.read_within(self.limits.idle_timeout);
+        }
+
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                let max = self.limits.max_request_line;
+                let line = self.read_next_line(max, ReadError::RequestLineTooLong)?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -116,13 +195,25 @@ impl ClientConnection {
 
             // getting all headers
             let headers = {
-                let mut headers = Vec::new();
+                let mut headers: Vec<crate::Header> = Vec::new();
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let max = self.limits.max_header_line;
+                    let line = self
+                        .read_next_line(max, ReadError::HeadTooLarge(version.clone()))
+                        .map_err(|err| match err {
+                            ReadError::HeadTooLarge(_) => ReadError::HeadTooLarge(version.clone()),
+                            ReadError::ReadIoError(err) if err.kind() == ErrorKind::TimedOut => {
+                                ReadError::TimedOut(version.clone())
+                            }
+                            other => other,
+                        })?;
 
                     if line.is_empty() {
                         break;
                     };
+                    if headers.len() == self.limits.max_headers {
+                        return Err(ReadError::HeadTooLarge(version));
+                    }
                     headers.push(match FromStr::from_str(line.as_str().trim()) {
                         // TODO: remove this conversion
                         Ok(h) => h,
@@ -135,6 +226,20 @@ impl ClientConnection {
 
             (method, path, version, headers)
         };
+
+        // seckill patch: whether the connection is kept after this request,
+        // decided here so that its answer can say so (see `Request::respond`).
+        let connection = headers
+            .iter()
+            .find(|h| h.field.equiv("Connection"))
+            .map(|h| h.value.as_str().to_ascii_lowercase());
+        let keep_alive = match connection {
+            Some(ref val) if val.contains("close") || val.contains("upgrade") => false,
+            Some(ref val) if version == HTTPVersion(1, 0) => val.contains("keep-alive"),
+            None if version == HTTPVersion(1, 0) => false,
+            _ => true,
+        };
+        self.state.read_within(self.limits.body_timeout);
 
         // building the writer for the request
         let writer = self.sink.next().unwrap();
@@ -150,19 +255,34 @@ impl ClientConnection {
             path,
             version.clone(),
             headers,
-            *self.remote_addr.as_ref().unwrap(),
+            // seckill patch: None when the client has gone already; this
+            // unwrap ended the process (tiny-http PR #285).
+            self.remote_addr.as_ref().ok().copied().flatten(),
             data_source,
             writer,
+            (keep_alive, self.state.clone(), &self.limits),
         )
         .map_err(|e| {
             use crate::request;
             match e {
-                request::RequestCreationError::CreationIoError(e) => ReadError::ReadIoError(e),
+                request::RequestCreationError::CreationIoError(e) => match e.kind() {
+                    ErrorKind::TimedOut => ReadError::TimedOut(version),
+                    ErrorKind::ConnectionAborted => {
+                        let why = "the body ended before its Content-Length";
+                        ReadError::BadBody(version, why)
+                    }
+                    _ => ReadError::ReadIoError(e),
+                },
                 request::RequestCreationError::ExpectationFailed => {
                     ReadError::ExpectationFailed(version)
                 }
+                request::RequestCreationError::BadFraming(why) => ReadError::BadBody(version, why),
+                request::RequestCreationError::UnknownTransferEncoding => {
+                    ReadError::UnknownTransferEncoding(version)
+                }
             }
         })?;
+        self.requests_read += 1;
 
         // return the request
         Ok(request)
@@ -175,105 +295,132 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
-
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
         if self.no_more_requests {
             return None;
         }
 
-        loop {
-            let rq = match self.read() {
-                Err(ReadError::WrongRequestLine) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::WrongHeader(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
-                    // request timeout
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // closing the connection
-                }
-
-                Err(ReadError::ExpectationFailed(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(417));
-                    response.raw_print(writer, ver, &[], true, None).ok();
-                    return None; // TODO: should be recoverable, but needs handling in case of body
-                }
-
-                Err(ReadError::ReadIoError(_)) => return None,
-
-                Ok(rq) => rq,
-            };
-
-            // checking HTTP version
-            if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505));
-                response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                    .ok();
-                continue;
+        // seckill patch: every error below is answered (unless the client is
+        // gone or said nothing) and closes the connection: where a next request
+        // would start is unknown. A version other than 1.0 and 1.1 was answered
+        // 505 and then read on, so HTTP/2's preface held a thread forever.
+        let rq = match self.read() {
+            Ok(rq) => rq,
+            Err(err) => {
+                self.answer_error(err);
+                return None;
             }
+        };
 
-            // updating the status of the connection
-            let connection_header = rq
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Connection"))
-                .map(|h| h.value.as_str());
-
-            let lowercase = connection_header.map(|h| h.to_ascii_lowercase());
-
-            match lowercase {
-                Some(ref val) if val.contains("close") => self.no_more_requests = true,
-                Some(ref val) if val.contains("upgrade") => self.no_more_requests = true,
-                Some(ref val)
-                    if !val.contains("keep-alive") && *rq.http_version() == HTTPVersion(1, 0) =>
-                {
-                    self.no_more_requests = true
-                }
-                None if *rq.http_version() == HTTPVersion(1, 0) => self.no_more_requests = true,
-                _ => (),
-            };
-
-            // returning the request
-            return Some(rq);
+        // seckill patch: a connection has one request in flight at a time.
+        // The next is read, but handed on only once the last is answered,
+        // and not at all if that answer closed the connection. A client that
+        // waits for each answer (ab, wrk, a browser) never waits here; one
+        // that pipelined without reading the answers made a thread per
+        // request, thousands of them. (HTTPS connections wait in lib.rs.)
+        if self.answer_pending && !self.secure {
+            let _ = self.answered.1.recv();
         }
+        if self.state.is_closing() {
+            rq.abandon();
+            return None;
+        }
+
+        // seckill patch: `Request::keep_alive`, decided in `read`, replaces
+        // the same test made here after the request was built.
+        if !rq.keep_alive() {
+            self.no_more_requests = true;
+        }
+
+        // returning the request
+        self.answer_pending = true;
+        Some(rq.with_notify_sender(self.answered.0.clone()))
+    }
+}
+
+impl ClientConnection {
+    /// seckill patch: the answer to a request that cannot be served, as JSON
+    /// with `Connection: close`.
+    fn answer_error(&mut self, err: ReadError) {
+        let bad = "bad_request";
+        let http11 = HTTPVersion(1, 1);
+        let (status, version, cause, message) = match err {
+            ReadError::WrongRequestLine => (
+                400,
+                http11,
+                bad,
+                "the request line is not METHOD PATH HTTP/1.1",
+            ),
+            ReadError::WrongHeader(ver) => (400, ver, bad, "a header line is not NAME: VALUE"),
+            ReadError::ExpectationFailed(ver) => {
+                (417, ver, bad, "the only Expect understood is 100-continue")
+            }
+            ReadError::RequestLineTooLong => (414, http11, bad, "the request line is too long"),
+            ReadError::HeadTooLarge(ver) => (
+                431,
+                ver,
+                bad,
+                "the request's headers are too large or too many",
+            ),
+            ReadError::VersionNotSupported => (
+                505,
+                http11,
+                bad,
+                "this server speaks HTTP/1.0 and HTTP/1.1 only",
+            ),
+            ReadError::TimedOut(ver) => {
+                (408, ver, "timeout", "the request took too long to arrive")
+            }
+            ReadError::ReadIoError(ref err)
+                if err.kind() == ErrorKind::TimedOut && self.head_bytes > 0 =>
+            {
+                (
+                    408,
+                    http11,
+                    "timeout",
+                    "the request took too long to arrive",
+                )
+            }
+            ReadError::BadBody(ver, why) => (400, ver, bad, why),
+            ReadError::UnknownTransferEncoding(ver) => (
+                501,
+                ver,
+                bad,
+                "the only Transfer-Encoding understood is chunked",
+            ),
+            ReadError::NotAscii => (400, http11, bad, "the request's head is not ASCII"),
+            // The client is gone or silent, or the last answer closed the connection.
+            ReadError::ReadIoError(_) | ReadError::Closed => return,
+        };
+        self.state.close();
+        let writer = self.sink.next().unwrap();
+        let response = crate::Response::from_string(json_error(cause, message))
+            .with_status_code(status)
+            .with_header(
+                crate::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]).unwrap(),
+            );
+        let print = (version, &[][..], false);
+        let _ = response.raw_print_with_connection(writer, print, None, Some("close"));
     }
 }
 
 /// Parses a "HTTP/1.1" string.
+/// seckill patch: HTTP/1.0 and HTTP/1.1 only. Any other HTTP/x.y is a version
+/// this server does not speak (505); 0.9, 2.0 and 3.0 were taken as requests.
 fn parse_http_version(version: &str) -> Result<HTTPVersion, ReadError> {
     let (major, minor) = match version {
-        "HTTP/0.9" => (0, 9),
         "HTTP/1.0" => (1, 0),
         "HTTP/1.1" => (1, 1),
-        "HTTP/2.0" => (2, 0),
-        "HTTP/3.0" => (3, 0),
-        _ => return Err(ReadError::WrongRequestLine),
+        _ => {
+            let digits = version.strip_prefix("HTTP/").map(str::as_bytes);
+            return match digits {
+                Some([major, b'.', minor]) if major.is_ascii_digit() && minor.is_ascii_digit() => {
+                    Err(ReadError::VersionNotSupported)
+                }
+                _ => Err(ReadError::WrongRequestLine),
+            };
+        }
     };
 
     Ok(HTTPVersion(major, minor))
@@ -286,11 +433,16 @@ fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadE
 
     let method = parts.next().and_then(|w| w.parse().ok());
     let path = parts.next().map(ToOwned::to_owned);
-    let version = parts.next().and_then(|w| parse_http_version(w).ok());
+    let version = parse_http_version(parts.next().unwrap_or(""));
 
-    method
-        .and_then(|method| Some((method, path?, version?)))
-        .ok_or(ReadError::WrongRequestLine)
+    match (method, path, version) {
+        (Some(method), Some(path), Ok(version)) => Ok((method, path, version)),
+        // seckill patch: a well-formed line of another version is told apart.
+        (Some(_), Some(_), Err(ReadError::VersionNotSupported)) => {
+            Err(ReadError::VersionNotSupported)
+        }
+        _ => Err(ReadError::WrongRequestLine),
+    }
 }
 
 #[cfg(test)]

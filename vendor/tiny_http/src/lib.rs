@@ -98,20 +98,22 @@ use std::error::Error;
 use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
+use std::io::Write;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use client::ClientConnection;
 use connection::Connection;
-use util::MessagesQueue;
+use util::{ConnectionState, MessagesQueue};
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
+pub use limits::Limits;
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
@@ -119,6 +121,7 @@ pub use test::TestRequest;
 mod client;
 mod common;
 mod connection;
+mod limits;
 mod request;
 mod response;
 mod ssl;
@@ -140,6 +143,10 @@ pub struct Server {
 
     // result of TcpListener::local_addr()
     listening_addr: ListenAddr,
+
+    // seckill patch: the connections open now, for `num_connections` and
+    // `Limits::max_connections`.
+    open_connections: Arc<AtomicUsize>,
 }
 
 enum Message {
@@ -160,7 +167,9 @@ impl From<Request> for Message {
 }
 
 // this trait is to make sure that Server implements Share and Send
+// seckill patch: `allow(dead_code)`; it warned on every build.
 #[doc(hidden)]
+#[allow(dead_code)]
 trait MustBeShareDummy: Sync + Send {}
 #[doc(hidden)]
 impl MustBeShareDummy for Server {}
@@ -243,7 +252,20 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_with_limits(listener, ssl_config, Limits::default())
+    }
+
+    /// seckill patch: `from_listener` with the limits and timeouts to hold
+    /// clients to.
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
+        let limits = Arc::new(limits);
+        let open_connections = Arc::new(AtomicUsize::new(0));
+        let inside_open_connections = open_connections.clone();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
 
@@ -286,63 +308,92 @@ impl Server {
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
         thread::spawn(move || {
+            // seckill patch: if this thread ends by a panic, `recv` says so;
+            // the server would otherwise go deaf without a word.
+            let _ended = AcceptLoopGuard(inside_messages.clone());
+
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
-                    }
-                    Err(e) => Err(e),
-                };
-
-                match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        tasks_pool.spawn(Box::new(move || {
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
-                                }
-                            }
-                        }));
-                    }
-
-                    Err(e) => {
+                let sock = match server.accept() {
+                    Ok((sock, _)) => sock,
+                    // seckill patch: only a listener that was shut down (or
+                    // never listened) ends the loop. Any other error, "too
+                    // many open files" above all, ended the server for good.
+                    Err(e) if e.kind() == IoErrorKind::InvalidInput => {
                         log::error!("Error accepting new client: {}", e);
                         inside_messages.push(e.into());
                         break;
                     }
+                    Err(e) => {
+                        log::warn!("Error accepting new client, trying again: {}", e);
+                        thread::sleep(ACCEPT_RETRY);
+                        continue;
+                    }
+                };
+
+                // seckill patch: a connection over the limit is answered at once
+                // and closed, without a thread of its own.
+                if inside_open_connections.load(Relaxed) >= limits.max_connections {
+                    refuse_connection(sock, limits.max_connections);
+                    continue;
+                }
+                let opened = OpenConnection::count(&inside_open_connections);
+
+                // seckill patch: the time limits of the connection's reads
+                // (through `state`) and writes (the socket's own timeout).
+                let _ = sock.set_write_timeout(Some(limits.send_timeout));
+                let state = ConnectionState::new(Instant::now().checked_add(limits.head_timeout));
+
+                use util::RefinedTcpStream;
+                let (read_closable, write_closable) = match ssl {
+                    None => RefinedTcpStream::new(sock, state.clone()),
+                    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+                    Some(ref ssl) => {
+                        // trying to apply SSL over the connection
+                        // if an error occurs, we just close the socket and resume listening
+                        let sock = match ssl.accept(sock) {
+                            Ok(s) => s,
+                            Err(_) => continue,
+                        };
+
+                        RefinedTcpStream::new(sock, state.clone())
+                    }
+                    #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
+                    Some(ref _ssl) => unreachable!(),
+                };
+                let client =
+                    ClientConnection::new(write_closable, read_closable, limits.clone(), state);
+
+                let messages = inside_messages.clone();
+                let mut client = Some(client);
+                let mut opened = Some(opened);
+                // seckill patch: a thread that cannot be started drops the
+                // connection; `thread::spawn` panicked here.
+                let spawned = tasks_pool.spawn(Box::new(move || {
+                    let _opened = opened.take();
+                    if let Some(client) = client.take() {
+                        // Synchronization is needed for HTTPS requests to avoid a deadlock
+                        if client.secure() {
+                            let (sender, receiver) = mpsc::channel();
+                            for rq in client {
+                                messages.push(rq.with_notify_sender(sender.clone()).into());
+                                // seckill patch: stop, rather than panic, if no answer comes.
+                                if receiver.recv().is_err() {
+                                    break;
+                                }
+                            }
+                        } else {
+                            for rq in client {
+                                messages.push(rq.into());
+                            }
+                        }
+                    }
+                }));
+                if let Err(e) = spawned {
+                    log::warn!("Cannot start a thread for a new client: {}", e);
                 }
             }
             log::debug!("Terminating accept thread");
@@ -353,6 +404,7 @@ impl Server {
             messages,
             close: close_trigger,
             listening_addr: local_addr,
+            open_connections,
         })
     }
 
@@ -371,9 +423,9 @@ impl Server {
     }
 
     /// Returns the number of clients currently connected to the server.
+    /// seckill patch: counted; this was `unimplemented!()`, a panic.
     pub fn num_connections(&self) -> usize {
-        unimplemented!()
-        //self.requests_receiver.lock().len()
+        self.open_connections.load(Relaxed)
     }
 
     /// Blocks until an HTTP request has been submitted and returns it.
@@ -409,6 +461,59 @@ impl Server {
     pub fn unblock(&self) {
         self.messages.unblock();
     }
+}
+
+/// seckill patch: how long the accept loop rests after an error such as "too
+/// many open files", which a retry at once would only repeat.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// seckill patch: tells `recv` that the accept loop ended by a panic.
+struct AcceptLoopGuard(Arc<MessagesQueue<Message>>);
+
+impl Drop for AcceptLoopGuard {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let err = IoError::new(IoErrorKind::Other, "the accept loop panicked");
+            self.0.push(err.into());
+        }
+    }
+}
+
+/// seckill patch: one open connection, counted until dropped.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn count(open: &Arc<AtomicUsize>) -> OpenConnection {
+        open.fetch_add(1, Relaxed);
+        OpenConnection(open.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+/// seckill patch: answers a connection over `Limits::max_connections` with a
+/// 503 and closes it, without waiting for its request or for the client to
+/// read: each one held a thread and two descriptors for as long as the
+/// client liked, until the process ran out of both.
+fn refuse_connection(mut sock: Connection, max: usize) {
+    let message = format!(
+        "the server has {} connections open, its most; try again in a moment",
+        max
+    );
+    let body = util::json_error("busy", &message);
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        body
+    );
+    let _ = sock.set_nonblocking(true);
+    let _ = sock.write_all(answer.as_bytes());
+    let _ = sock.shutdown(Shutdown::Write);
 }
 
 impl Iterator for IncomingRequests<'_> {

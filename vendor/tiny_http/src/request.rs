@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
-use crate::util::{EqualReader, FusedReader};
-use crate::{HTTPVersion, Header, Method, Response, StatusCode};
-use chunked_transfer::Decoder;
+use crate::util::{ChunkedBody, ConnectionState, EqualReader, FusedReader};
+use crate::{HTTPVersion, Header, Limits, Method, Response, StatusCode};
 
 /// Represents an HTTP request made by a client.
 ///
@@ -74,6 +74,14 @@ pub struct Request {
 
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
+
+    // seckill patch: whether the connection is kept after the answer, and
+    // what it shares with its thread (see `respond_impl`).
+    keep_alive: bool,
+    state: Arc<ConnectionState>,
+    max_drain: usize,
+    // Whether the body is read from the socket after the head was handed on.
+    body_on_socket: bool,
 }
 
 struct NotifyOnDrop<R> {
@@ -96,7 +104,8 @@ impl<R: Write> Write for NotifyOnDrop<R> {
 }
 impl<R> Drop for NotifyOnDrop<R> {
     fn drop(&mut self) {
-        self.sender.send(()).unwrap();
+        // seckill patch: `.ok()`, not `.unwrap()`: the receiver may be gone.
+        self.sender.send(()).ok();
     }
 }
 
@@ -108,6 +117,15 @@ pub enum RequestCreationError {
 
     /// Error while reading data from the socket during the creation of the `Request`.
     CreationIoError(IoError),
+
+    /// seckill patch: the body's length cannot be told (a Content-Length
+    /// that is not a number, two that differ, or one beside a
+    /// Transfer-Encoding); it was guessed, and the rest read as a request.
+    BadFraming(&'static str),
+
+    /// seckill patch: a Transfer-Encoding other than chunked, which was
+    /// decoded as chunked all the same.
+    UnknownTransferEncoding,
 }
 
 impl From<IoError> for RequestCreationError {
@@ -126,7 +144,7 @@ impl From<IoError> for RequestCreationError {
 ///
 /// The `Write` object will be used by the `Request` to write the response.
 #[allow(clippy::too_many_arguments)]
-pub fn new_request<R, W>(
+pub(crate) fn new_request<R, W>(
     secure: bool,
     method: Method,
     path: String,
@@ -135,28 +153,47 @@ pub fn new_request<R, W>(
     remote_addr: Option<SocketAddr>,
     mut source_data: R,
     writer: W,
+    (keep_alive, state, limits): (bool, Arc<ConnectionState>, &Limits),
 ) -> Result<Request, RequestCreationError>
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
 {
+    state.set_body_left(0);
+
     // finding the transfer-encoding header
     let transfer_encoding = headers
         .iter()
         .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
         .map(|h| h.value.clone());
 
+    // seckill patch: every Content-Length, which must agree and be numbers.
+    let content_lengths: Vec<_> = headers
+        .iter()
+        .filter(|h: &&Header| h.field.equiv("Content-Length"))
+        .map(|h| usize::from_str(h.value.as_str().trim()).ok())
+        .collect();
+    if content_lengths.iter().any(Option::is_none)
+        || content_lengths.windows(2).any(|pair| pair[0] != pair[1])
+    {
+        return Err(RequestCreationError::BadFraming(
+            "the Content-Length is not one whole number",
+        ));
+    }
+    if let Some(encoding) = &transfer_encoding {
+        if !content_lengths.is_empty() {
+            return Err(RequestCreationError::BadFraming(
+                "a request cannot have both a Content-Length and a Transfer-Encoding",
+            ));
+        }
+        let last = encoding.as_str().rsplit(',').next().unwrap_or("").trim();
+        if !last.eq_ignore_ascii_case("chunked") {
+            return Err(RequestCreationError::UnknownTransferEncoding);
+        }
+    }
+
     // finding the content-length header
-    let content_length = if transfer_encoding.is_some() {
-        // if transfer-encoding is specified, the Content-Length
-        // header must be ignored (RFC2616 #4.4)
-        None
-    } else {
-        headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Content-Length"))
-            .and_then(|h| FromStr::from_str(h.value.as_str()).ok())
-    };
+    let content_length = content_lengths.first().copied().flatten();
 
     // true if the client sent a `Expect: 100-continue` header
     let expects_continue = {
@@ -183,6 +220,14 @@ where
         }
     };
 
+    // seckill patch: the state's `body_left` is this request's only while
+    // its body is on the socket; else the next request may be read already.
+    let body_on_socket = !connection_upgrade
+        && match content_length {
+            Some(length) => length > 1024 || (length > 0 && expects_continue),
+            None => transfer_encoding.is_some(),
+        };
+
     // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
     // content-length headers
     let reader = if connection_upgrade {
@@ -194,6 +239,7 @@ where
         } else if content_length <= 1024 && !expects_continue {
             // if the content-length is small enough, we just read everything into a buffer
 
+            state.set_body_left(content_length);
             let mut buffer = vec![0; content_length];
             let mut offset = 0;
 
@@ -209,16 +255,20 @@ where
 
                 offset += read;
             }
+            state.set_body_left(0);
 
             Box::new(Cursor::new(buffer)) as Box<dyn Read + Send + 'static>
         } else {
-            let (data_reader, _) = EqualReader::new(source_data, content_length); // TODO:
+            let (data_reader, _) =
+                EqualReader::new(source_data, content_length, state.clone(), limits.max_drain);
             Box::new(FusedReader::new(data_reader)) as Box<dyn Read + Send + 'static>
         }
     } else if transfer_encoding.is_some() {
         // if a transfer-encoding was specified, then "chunked" is ALWAYS applied
         // over the message (RFC2616 #3.6)
-        Box::new(FusedReader::new(Decoder::new(source_data))) as Box<dyn Read + Send + 'static>
+        // seckill patch: with a cap, no short body, and an end the connection knows.
+        let body = ChunkedBody::new(source_data, limits.max_chunked_body, state.clone());
+        Box::new(FusedReader::new(body)) as Box<dyn Read + Send + 'static>
     } else {
         // if we have neither a Content-Length nor a Transfer-Encoding,
         // assuming that we have no data
@@ -238,6 +288,10 @@ where
         body_length: content_length,
         must_send_continue: expects_continue,
         notify_when_responded: None,
+        keep_alive,
+        state,
+        max_drain: limits.max_drain,
+        body_on_socket,
     })
 }
 
@@ -275,6 +329,13 @@ impl Request {
     /// Returns the length of the body in bytes.
     ///
     /// Returns `None` if the length is unknown.
+    /// seckill patch: whether the connection is kept after the answer, as the
+    /// client asked (`Connection: close`, or HTTP/1.0 without keep-alive).
+    #[inline]
+    pub(crate) fn keep_alive(&self) -> bool {
+        self.keep_alive
+    }
+
     #[inline]
     pub fn body_length(&self) -> Option<usize> {
         self.body_length
@@ -435,7 +496,8 @@ impl Request {
     {
         let res = self.respond_impl(response);
         if let Some(sender) = self.notify_when_responded.take() {
-            sender.send(()).unwrap();
+            // seckill patch: `.ok()`; the receiver may be gone.
+            sender.send(()).ok();
         }
         res
     }
@@ -448,15 +510,51 @@ impl Request {
 
         let do_not_send_body = self.method == Method::Head;
 
-        Self::ignore_client_closing_errors(response.raw_print(
-            writer.by_ref(),
-            self.http_version.clone(),
-            &self.headers,
-            do_not_send_body,
-            None,
-        ))?;
+        // seckill patch: the answer says whether the connection is kept, and
+        // it is closed when the client or the response asks, or when the
+        // body was refused (a rest over `max_drain`, a chunked body not read
+        // to its end, one never asked for with `100 Continue`) or failed.
+        let close = !self.keep_alive || response.closes_connection() || self.body_refused();
+        let connection = match (close, &self.http_version) {
+            (true, _) => Some("close"),
+            (false, HTTPVersion(1, 0)) => Some("keep-alive"),
+            (false, _) => None,
+        };
+        if close {
+            self.state.close();
+        }
 
-        Self::ignore_client_closing_errors(writer.flush())
+        let print = (
+            self.http_version.clone(),
+            &self.headers[..],
+            do_not_send_body,
+        );
+        let written = response
+            .raw_print_with_connection(writer.by_ref(), print, None, connection)
+            .and_then(|()| writer.flush());
+        // seckill patch: after a failed write the stream is out of step.
+        if written.is_err() {
+            self.state.close();
+        }
+        Self::ignore_client_closing_errors(written)
+    }
+
+    /// seckill patch: whether the body is left unread in a way that keeps
+    /// the connection from being used again.
+    fn body_refused(&self) -> bool {
+        if !self.body_on_socket {
+            return false;
+        }
+        let left = self.state.body_left();
+        let unreadable = self.state.is_closing(); // it ended early or timed out
+        unreadable || left != 0 && (self.must_send_continue || left > self.max_drain)
+    }
+
+    /// seckill patch: drops a request read ahead on a connection that its
+    /// previous answer closed, without an answer: nothing more may be written.
+    pub(crate) fn abandon(mut self) {
+        self.response_writer = None;
+        self.notify_when_responded = None;
     }
 
     fn ignore_client_closing_errors(result: io::Result<()>) -> io::Result<()> {
@@ -491,7 +589,8 @@ impl Drop for Request {
             let response = Response::empty(500);
             let _ = self.respond_impl(response); // ignoring any potential error
             if let Some(sender) = self.notify_when_responded.take() {
-                sender.send(()).unwrap();
+                // seckill patch: `.ok()`; the receiver may be gone.
+                sender.send(()).ok();
             }
         }
     }

@@ -16,7 +16,8 @@ use std::time::SystemTime;
 /// Some headers cannot be changed. Trying to define the value
 /// of one of these will have no effect:
 ///
-///  - `Connection`
+///  - `Connection`, but for `Connection: close`, which closes the
+///    connection after this response (a seckill patch)
 ///  - `Trailer`
 ///  - `Transfer-Encoding`
 ///  - `Upgrade`
@@ -43,6 +44,8 @@ pub struct Response<R> {
     headers: Vec<Header>,
     data_length: Option<usize>,
     chunked_threshold: Option<usize>,
+    // seckill patch: set by `Connection: close`, which was dropped unseen.
+    closes_connection: bool,
 }
 
 /// A `Response` without a template parameter.
@@ -206,6 +209,7 @@ where
             headers: Vec::with_capacity(16),
             data_length,
             chunked_threshold: None,
+            closes_connection: false,
         };
 
         for h in headers {
@@ -253,6 +257,15 @@ where
         H: Into<Header>,
     {
         let header = header.into();
+
+        // seckill patch: `Connection: close` is kept, as a wish to close the
+        // connection after this response (tiny-http issue #244).
+        if header.field.equiv("Connection")
+            && header.value.as_str().to_ascii_lowercase().contains("close")
+        {
+            self.closes_connection = true;
+            return;
+        }
 
         // ignoring forbidden headers
         if header.field.equiv("Connection")
@@ -319,6 +332,7 @@ where
             status_code: self.status_code,
             data_length,
             chunked_threshold: self.chunked_threshold,
+            closes_connection: self.closes_connection,
         }
     }
 
@@ -332,13 +346,37 @@ where
     ///
     /// Note: does not flush the writer.
     pub fn raw_print<W: Write>(
-        mut self,
-        mut writer: W,
+        self,
+        writer: W,
         http_version: HTTPVersion,
         request_headers: &[Header],
         do_not_send_body: bool,
         upgrade: Option<&str>,
     ) -> IoResult<()> {
+        let print = (http_version, request_headers, do_not_send_body);
+        self.raw_print_with_connection(writer, print, upgrade, None)
+    }
+
+    /// Whether this response asked to close the connection (`Connection: close`).
+    pub(crate) fn closes_connection(&self) -> bool {
+        self.closes_connection
+    }
+
+    /// seckill patch: `raw_print` with a `Connection` header, which the server
+    /// sends to say whether it keeps the connection. Without it an HTTP/1.0
+    /// client that asked for keep-alive (`ab -k`) waited for a close that
+    /// never came.
+    pub(crate) fn raw_print_with_connection<W: Write>(
+        mut self,
+        mut writer: W,
+        (http_version, request_headers, do_not_send_body): (HTTPVersion, &[Header], bool),
+        upgrade: Option<&str>,
+        connection: Option<&str>,
+    ) -> IoResult<()> {
+        if let (Some(connection), None) = (connection, upgrade) {
+            let header = Header::from_bytes(&b"Connection"[..], connection.as_bytes());
+            self.headers.extend(header);
+        }
         let mut transfer_encoding = Some(choose_transfer_encoding(
             self.status_code,
             request_headers,
@@ -481,6 +519,7 @@ where
             headers: self.headers,
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
+            closes_connection: self.closes_connection,
         }
     }
 }
@@ -569,6 +608,7 @@ impl Clone for Response<io::Empty> {
             headers: self.headers.clone(),
             data_length: self.data_length,
             chunked_threshold: self.chunked_threshold,
+            closes_connection: self.closes_connection,
         }
     }
 }

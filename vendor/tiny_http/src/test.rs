@@ -1,4 +1,5 @@
-use crate::{request::new_request, HTTPVersion, Header, HeaderField, Method, Request};
+use crate::util::ConnectionState;
+use crate::{request::new_request, HTTPVersion, Header, HeaderField, Limits, Method, Request};
 use ascii::AsciiString;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -73,6 +74,7 @@ impl From<TestRequest> for Request {
             Some(mock.remote_addr),
             mock.body.as_bytes(),
             std::io::sink(),
+            (true, ConnectionState::new(None), &Limits::default()),
         )
         .unwrap()
     }

@@ -1,7 +1,11 @@
 use std::io::Read;
 use std::io::Result as IoResult;
+use std::io::{Error as IoError, ErrorKind};
 use std::sync::mpsc::channel;
 use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+
+use super::ConnectionState;
 
 /// A `Reader` that reads exactly the number of bytes from a sub-reader.
 ///
@@ -15,19 +19,31 @@ where
     reader: R,
     size: usize,
     last_read_signal: Sender<IoResult<()>>,
+    // seckill patch: the connection learns how much of the body is unread,
+    // and a rest larger than `max_drain` closes it instead of being read.
+    state: Arc<ConnectionState>,
+    max_drain: usize,
 }
 
 impl<R> EqualReader<R>
 where
     R: Read,
 {
-    pub fn new(reader: R, size: usize) -> (EqualReader<R>, Receiver<IoResult<()>>) {
+    pub(crate) fn new(
+        reader: R,
+        size: usize,
+        state: Arc<ConnectionState>,
+        max_drain: usize,
+    ) -> (EqualReader<R>, Receiver<IoResult<()>>) {
         let (tx, rx) = channel();
+        state.set_body_left(size);
 
         let r = EqualReader {
             reader,
             size,
             last_read_signal: tx,
+            state,
+            max_drain,
         };
 
         (r, rx)
@@ -50,11 +66,26 @@ where
         };
 
         match self.reader.read(buf) {
+            // seckill patch: the connection ended before the Content-Length
+            // did. This was an Ok(0), and a short body passed for a whole one.
+            Ok(0) if !buf.is_empty() => {
+                self.state.close();
+                Err(IoError::new(
+                    ErrorKind::UnexpectedEof,
+                    "the body ended before its Content-Length",
+                ))
+            }
             Ok(len) => {
                 self.size -= len;
+                self.state.set_body_left(self.size);
                 Ok(len)
             }
-            err @ Err(_) => err,
+            // seckill patch: after a failed read (a timeout) the connection
+            // is not used again.
+            Err(err) => {
+                self.state.close();
+                Err(err)
+            }
         }
     }
 }
@@ -66,15 +97,29 @@ where
     fn drop(&mut self) {
         let mut remaining_to_read = self.size;
 
-        while remaining_to_read > 0 {
-            let mut buf = vec![0; remaining_to_read];
+        // seckill patch: a rest larger than `max_drain` is not read at all:
+        // the connection closes instead. Reading a declared terabyte would
+        // hold the thread for as long as the client likes.
+        if remaining_to_read > self.max_drain || self.state.is_closing() {
+            self.state.close();
+            return;
+        }
 
-            match self.reader.read(&mut buf) {
+        // seckill patch: a fixed buffer. This was `vec![0; remaining_to_read]`,
+        // so `Content-Length: 1000000000000` ended the process when the
+        // allocation failed (tiny-http PR #290).
+        let mut buf = [0; 4096];
+        while remaining_to_read > 0 {
+            let want = remaining_to_read.min(buf.len());
+
+            match self.reader.read(&mut buf[..want]) {
                 Err(e) => {
+                    self.state.close();
                     self.last_read_signal.send(Err(e)).ok();
                     break;
                 }
                 Ok(0) => {
+                    self.state.close();
                     self.last_read_signal.send(Ok(())).ok();
                     break;
                 }
@@ -83,12 +128,13 @@ where
                 }
             }
         }
+        self.state.set_body_left(remaining_to_read);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::EqualReader;
+    use super::{ConnectionState, EqualReader};
     use std::io::Read;
 
     #[test]
@@ -98,7 +144,8 @@ mod tests {
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
 
         {
-            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5);
+            let (mut equal_reader, _) =
+                EqualReader::new(org_reader.by_ref(), 5, ConnectionState::new(None), 4096);
 
             let mut string = String::new();
             equal_reader.read_to_string(&mut string).unwrap();
@@ -117,7 +164,8 @@ mod tests {
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
 
         {
-            let (mut equal_reader, _) = EqualReader::new(org_reader.by_ref(), 5);
+            let (mut equal_reader, _) =
+                EqualReader::new(org_reader.by_ref(), 5, ConnectionState::new(None), 4096);
 
             let mut vec = [0];
             equal_reader.read_exact(&mut vec).unwrap();

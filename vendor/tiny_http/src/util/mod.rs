@@ -1,14 +1,20 @@
+pub use self::chunked_body::ChunkedBody;
+pub(crate) use self::connection_state::{timed_out, ConnectionState};
 pub use self::custom_stream::CustomStream;
 pub use self::equal_reader::EqualReader;
 pub use self::fused_reader::FusedReader;
 pub use self::messages_queue::MessagesQueue;
 pub use self::refined_tcp_stream::RefinedTcpStream;
 pub use self::sequential::{SequentialReader, SequentialReaderBuilder};
-pub use self::sequential::{SequentialWriter, SequentialWriterBuilder};
+// seckill patch: SequentialWriter is not named outside its module, and its
+// unused import printed a warning on every build.
+pub use self::sequential::SequentialWriterBuilder;
 pub use self::task_pool::TaskPool;
 
 use std::str::FromStr;
 
+mod chunked_body;
+mod connection_state;
 mod custom_stream;
 mod equal_reader;
 mod fused_reader;
@@ -16,6 +22,18 @@ mod messages_queue;
 pub(crate) mod refined_tcp_stream;
 mod sequential;
 mod task_pool;
+
+/// seckill patch: the body of an answer tiny_http gives by itself (a head too
+/// large, a version it does not speak, too many connections): JSON, like
+/// every other error of seckill, with a `cause` a program can test.
+pub(crate) fn json_error(cause: &str, message: &str) -> String {
+    let quote = |text: &str| text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!(
+        "{{\"error\":\"{}\",\"cause\":\"{}\"}}",
+        quote(message),
+        quote(cause)
+    )
+}
 
 /// Parses a the value of a header.
 /// Suitable for `Accept-*`, `TE`, etc.

@@ -1,13 +1,21 @@
 use std::io::Result as IoResult;
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{timed_out, ConnectionState};
 
 use crate::connection::Connection;
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
 use crate::ssl::SslStream;
 
 pub(crate) enum Stream {
-    Http(Connection),
+    // seckill patch: shared by the two halves, not duplicated with
+    // `try_clone`: one descriptor per connection instead of two, and no
+    // `try_clone().unwrap()` to panic the accept loop on "too many open
+    // files" (tiny-http issue #195).
+    Http(Arc<Connection>),
     #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
     Https(SslStream),
 }
@@ -15,16 +23,27 @@ pub(crate) enum Stream {
 impl Clone for Stream {
     fn clone(&self) -> Self {
         match self {
-            Stream::Http(tcp_stream) => Stream::Http(tcp_stream.try_clone().unwrap()),
+            Stream::Http(tcp_stream) => Stream::Http(Arc::clone(tcp_stream)),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => Stream::Https(ssl_stream.clone()),
         }
     }
 }
 
+impl Stream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> IoResult<()> {
+        match self {
+            Stream::Http(tcp_stream) => tcp_stream.set_read_timeout(timeout),
+            // The TLS streams give no access to their socket's options here.
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => Ok(()),
+        }
+    }
+}
+
 impl From<Connection> for Stream {
     fn from(tcp_stream: Connection) -> Self {
-        Stream::Http(tcp_stream)
+        Stream::Http(Arc::new(tcp_stream))
     }
 }
 
@@ -57,7 +76,7 @@ impl Stream {
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
         match self {
-            Stream::Http(tcp_stream) => tcp_stream.read(buf),
+            Stream::Http(tcp_stream) => (&**tcp_stream).read(buf),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.read(buf),
         }
@@ -67,7 +86,7 @@ impl Read for Stream {
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
         match self {
-            Stream::Http(tcp_stream) => tcp_stream.write(buf),
+            Stream::Http(tcp_stream) => (&**tcp_stream).write(buf),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.write(buf),
         }
@@ -75,7 +94,7 @@ impl Write for Stream {
 
     fn flush(&mut self) -> IoResult<()> {
         match self {
-            Stream::Http(tcp_stream) => tcp_stream.flush(),
+            Stream::Http(tcp_stream) => (&**tcp_stream).flush(),
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(ssl_stream) => ssl_stream.flush(),
         }
@@ -86,10 +105,16 @@ pub struct RefinedTcpStream {
     stream: Stream,
     close_read: bool,
     close_write: bool,
+    // seckill patch: the reading half reads no later than the connection's
+    // deadline (head, body or idle wait). Reads had no time limit at all.
+    state: Option<Arc<ConnectionState>>,
 }
 
 impl RefinedTcpStream {
-    pub(crate) fn new<S>(stream: S) -> (RefinedTcpStream, RefinedTcpStream)
+    pub(crate) fn new<S>(
+        stream: S,
+        state: Arc<ConnectionState>,
+    ) -> (RefinedTcpStream, RefinedTcpStream)
     where
         S: Into<Stream>,
     {
@@ -101,12 +126,14 @@ impl RefinedTcpStream {
             stream: read,
             close_read: true,
             close_write: false,
+            state: Some(state),
         };
 
         let write = RefinedTcpStream {
             stream: write,
             close_read: false,
             close_write: true,
+            state: None,
         };
 
         (read, write)
@@ -137,13 +164,25 @@ impl Drop for RefinedTcpStream {
 
 impl Read for RefinedTcpStream {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        self.stream.read(buf)
+        // seckill patch: each read waits no longer than the time left.
+        if let Some(state) = &self.state {
+            self.stream.set_read_timeout(state.time_left()?)?;
+        }
+        self.stream.read(buf).map_err(name_timeout)
+    }
+}
+
+/// seckill patch: a socket timeout shows as WouldBlock; it is a timeout.
+fn name_timeout(err: std::io::Error) -> std::io::Error {
+    match err.kind() {
+        ErrorKind::WouldBlock => timed_out(),
+        _ => err,
     }
 }
 
 impl Write for RefinedTcpStream {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
-        self.stream.write(buf)
+        self.stream.write(buf).map_err(name_timeout)
     }
 
     fn flush(&mut self) -> IoResult<()> {

@@ -1,9 +1,9 @@
 use std::io::Result as IoResult;
-use std::io::{Read, Write};
+use std::io::{Error as IoError, ErrorKind, Read, Write};
 
 use std::sync::mpsc::channel;
 use std::sync::mpsc::{Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use std::mem;
 
@@ -110,37 +110,55 @@ impl<W: Write + Send> Iterator for SequentialWriterBuilder<W> {
     }
 }
 
+impl<R: Read + Send> SequentialReader<R> {
+    /// seckill patch: waits until the readers before this one are done, so a
+    /// connection can time its next read from then, not from before.
+    pub(crate) fn wait_turn(&mut self) -> IoResult<()> {
+        if let SequentialReaderInner::Waiting(ref mut recv) = self.inner {
+            // seckill patch: an error, not a panic, if the turn never comes.
+            let reader = recv.recv().map_err(|_| gone())?;
+            self.inner = SequentialReaderInner::MyTurn(reader);
+        }
+        Ok(())
+    }
+}
+
+fn gone() -> IoError {
+    IoError::new(
+        ErrorKind::BrokenPipe,
+        "the connection's previous request is gone",
+    )
+}
+
 impl<R: Read + Send> Read for SequentialReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        let mut reader = match self.inner {
-            SequentialReaderInner::MyTurn(ref mut reader) => return reader.read(buf),
-            SequentialReaderInner::Waiting(ref mut recv) => recv.recv().unwrap(),
-            SequentialReaderInner::Empty => unreachable!(),
-        };
+        self.wait_turn()?;
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref mut reader) => reader.read(buf),
+            _ => Err(gone()),
+        }
+    }
+}
 
-        let result = reader.read(buf);
-        self.inner = SequentialReaderInner::MyTurn(reader);
-        result
+impl<W: Write + Send> SequentialWriter<W> {
+    /// Waits until the writers before this one are done. seckill patch: the
+    /// unwraps here and below became errors and poison-proof locks.
+    fn my_turn(&mut self) -> IoResult<MutexGuard<'_, W>> {
+        if let Some(v) = self.trigger.as_mut() {
+            v.recv().map_err(|_| gone())?;
+        }
+        self.trigger = None;
+        Ok(self.writer.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
 impl<W: Write + Send> Write for SequentialWriter<W> {
     fn write(&mut self, buf: &[u8]) -> IoResult<usize> {
-        if let Some(v) = self.trigger.as_mut() {
-            v.recv().unwrap()
-        }
-        self.trigger = None;
-
-        self.writer.lock().unwrap().write(buf)
+        self.my_turn()?.write(buf)
     }
 
     fn flush(&mut self) -> IoResult<()> {
-        if let Some(v) = self.trigger.as_mut() {
-            v.recv().unwrap()
-        }
-        self.trigger = None;
-
-        self.writer.lock().unwrap().flush()
+        self.my_turn()?.flush()
     }
 }
 
@@ -156,8 +174,9 @@ where
                 self.next.send(reader).ok();
             }
             SequentialReaderInner::Waiting(recv) => {
-                let reader = recv.recv().unwrap();
-                self.next.send(reader).ok();
+                if let Ok(reader) = recv.recv() {
+                    self.next.send(reader).ok();
+                }
             }
             SequentialReaderInner::Empty => (),
         }

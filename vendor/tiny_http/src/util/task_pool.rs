@@ -1,6 +1,7 @@
 use std::collections::VecDeque;
+use std::io::Result as IoResult;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -58,7 +59,8 @@ impl TaskPool {
         };
 
         for _ in 0..MIN_THREADS {
-            pool.add_thread(None)
+            // seckill patch: fewer idle threads if the system has no more.
+            let _ = pool.add_thread(None);
         }
 
         pool
@@ -66,21 +68,28 @@ impl TaskPool {
 
     /// Executes a function in a thread.
     /// If no thread is available, spawns a new one.
-    pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
-        let mut queue = self.sharing.todo.lock().unwrap();
+    /// seckill patch: if that fails, the function is dropped and the error
+    /// returned; `thread::spawn` panicked, and took the accept loop with it.
+    pub fn spawn(&self, code: Box<dyn FnMut() + Send>) -> IoResult<()> {
+        let mut queue = lock(&self.sharing.todo);
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
-            self.add_thread(Some(code));
+        // seckill patch: a new thread unless an idle one is left over once
+        // every queued task has one. `== 0` counted a thread already woken
+        // for an earlier task: two connections in quick succession, and the
+        // second waited in the queue until a thread came free, up to 5 s.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
+            self.add_thread(Some(code))
         } else {
             queue.push_back(code);
             self.sharing.condvar.notify_one();
+            Ok(())
         }
     }
 
-    fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
+    fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) -> IoResult<()> {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        let spawned = thread::Builder::new().spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -90,7 +99,7 @@ impl TaskPool {
 
             loop {
                 let mut task: Box<dyn FnMut() + Send> = {
-                    let mut todo = sharing.todo.lock().unwrap();
+                    let mut todo = lock(&sharing.todo);
 
                     let task;
                     loop {
@@ -102,13 +111,16 @@ impl TaskPool {
 
                         let received =
                             if sharing.active_tasks.load(Ordering::Acquire) <= MIN_THREADS {
-                                todo = sharing.condvar.wait(todo).unwrap();
+                                todo = sharing
+                                    .condvar
+                                    .wait(todo)
+                                    .unwrap_or_else(PoisonError::into_inner);
                                 true
                             } else {
                                 let (new_lock, waitres) = sharing
                                     .condvar
                                     .wait_timeout(todo, Duration::from_millis(5000))
-                                    .unwrap();
+                                    .unwrap_or_else(PoisonError::into_inner);
                                 todo = new_lock;
                                 !waitres.timed_out()
                             };
@@ -124,7 +136,14 @@ impl TaskPool {
                 task();
             }
         });
+        spawned.map(drop)
     }
+}
+
+/// seckill patch: a task that panicked while holding the lock does not
+/// poison the pool for every later connection.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Drop for TaskPool {
