@@ -1,8 +1,13 @@
 //! Command-line flags. The Python hard-codes these at the top of the script.
 
-use clap::Parser;
+use std::time::Duration;
 
-use crate::purchase::{DEFAULT_RETRIES, Strategy};
+use clap::{CommandFactory, FromArgMatches, Parser};
+
+use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
+use crate::purchase::{DEFAULT_RETRIES, Strategy, TURN_WAIT};
+use crate::redis_pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_SIZE};
+use crate::server::STOP_WAIT;
 
 /// A flash-sale (秒杀) server backed by Redis: the Flask seckill tutorial in Rust.
 #[derive(Debug, Parser)]
@@ -53,4 +58,93 @@ pub struct Config {
     /// lost count.
     #[arg(long)]
     pub audit: bool,
+
+    /// Connections open at once; one more is answered 503 and closed at
+    /// once. Lowered at start to what the open-files limit has room for.
+    #[arg(long, default_value_t = 2048, value_name = "N")]
+    pub max_connections: usize,
+
+    /// Seconds a request's head may take to arrive (408 after), from its
+    /// first byte or from the connection's opening.
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
+    pub head_timeout: Duration,
+
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, default_value = "5", value_parser = seconds, value_name = "SECONDS")]
+    pub idle_timeout: Duration,
+
+    /// Seconds a request's body may take to arrive, from the end of its
+    /// head (408 after).
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
+    pub body_timeout: Duration,
+
+    /// Seconds a write of an answer may wait for the client to read; the
+    /// connection is closed after.
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
+    pub send_timeout: Duration,
+}
+
+impl Config {
+    /// The flags of this run; `--help` ends with the limits that have no flag.
+    pub fn from_args() -> Config {
+        let matches = Config::command().after_help(fixed_limits()).get_matches();
+        Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    }
+
+    /// The limits the HTTP layer holds clients to, with `max_connections`
+    /// as the open-files limit allows.
+    pub fn http_limits(&self, max_connections: usize) -> tiny_http::Limits {
+        tiny_http::Limits {
+            max_connections,
+            head_timeout: self.head_timeout,
+            idle_timeout: self.idle_timeout,
+            body_timeout: self.body_timeout,
+            send_timeout: self.send_timeout,
+            ..tiny_http::Limits::default()
+        }
+    }
+}
+
+/// The limits without a flag, from the constants that set them.
+fn fixed_limits() -> String {
+    let http = tiny_http::Limits::default();
+    let ms = |wait: Duration| wait.as_millis();
+    format!(
+        "Limits without a flag:\n  \
+         a request line of {} bytes (414 beyond); a header line of {} bytes, {} headers and {} bytes \
+         of head in all (431 beyond);\n  \
+         a form body of {MAX_BODY_BYTES} bytes (413 beyond; a chunked body may take {} bytes on the \
+         wire), an id of {MAX_ID_BYTES} bytes;\n  \
+         an unread rest of a body up to {} bytes is read and thrown away, a larger one closes the \
+         connection;\n  \
+         {POOL_SIZE} Redis connections, taken in turn: a buyer waits {} ms for one (503 busy), \
+         and {} ms for each reply of Redis;\n  \
+         watch-retry lets {} buyers race at once, each waiting {} ms for a turn (503 busy);\n  \
+         a stop waits {} s for the requests in flight.",
+        http.max_request_line,
+        http.max_header_line,
+        http.max_headers,
+        http.max_head,
+        http.max_chunked_body,
+        http.max_drain,
+        ms(CHECKOUT_TIMEOUT),
+        ms(IO_TIMEOUT),
+        crate::purchase::RACERS_AT_ONCE,
+        ms(TURN_WAIT),
+        STOP_WAIT.as_secs(),
+    )
+}
+
+/// A number of seconds, such as 10 or 0.5.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if seconds > 0.0 && seconds <= 86_400.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!(
+            "{text} s: give a number of seconds above 0, at most a day"
+        ))
+    }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::keys;
+use crate::responses::Cause;
 
 /// The content type of an HTML form post, and of `ab -T`.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -17,6 +18,8 @@ pub const MAX_ID_BYTES: usize = 64;
 #[derive(Debug, PartialEq, Eq)]
 pub enum FormError {
     TooLarge,
+    /// The body did not arrive within --body-timeout.
+    TooSlow,
     Unreadable(String),
     NotForm(String),
     NotUtf8,
@@ -31,8 +34,16 @@ impl FormError {
     pub fn status(&self) -> u16 {
         match self {
             FormError::TooLarge => 413,
+            FormError::TooSlow => 408,
             FormError::NotForm(_) => 415,
             _ => 400,
+        }
+    }
+
+    pub fn cause(&self) -> Cause {
+        match self {
+            FormError::TooSlow => Cause::Timeout,
+            _ => Cause::BadRequest,
         }
     }
 }
@@ -41,6 +52,7 @@ impl fmt::Display for FormError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FormError::TooLarge => write!(f, "the body is larger than {MAX_BODY_BYTES} bytes"),
+            FormError::TooSlow => write!(f, "the body took too long to arrive"),
             FormError::Unreadable(err) => write!(f, "the body could not be read: {err}"),
             FormError::NotForm(got) => write!(
                 f,

@@ -1,6 +1,6 @@
 //! Answers one request. Python: the function `fun_send` and Flask's routing.
 
-use std::io::Read;
+use std::io::{ErrorKind, Read};
 use std::sync::Arc;
 
 use redis::Connection;
@@ -12,8 +12,8 @@ use crate::keys;
 use crate::log::Log;
 use crate::permits::Permits;
 use crate::purchase::{SaleError, Strategy, TURN_WAIT};
-use crate::redis_pool::Pool;
-use crate::responses;
+use crate::redis_pool::{CheckoutError, Pool};
+use crate::responses::{self, Cause};
 use crate::routes::{Route, route};
 use crate::sale::Tally;
 use crate::static_files;
@@ -43,7 +43,11 @@ pub fn handle(app: &App, mut request: Request) {
         Route::Stats => stats(app),
         Route::Health => responses::json(200, &json!({ "status": "ok" })),
         Route::Ready => ready(app),
-        Route::NotFound => responses::error(404, "no such page; the sale is at /seckill"),
+        Route::NotFound => responses::error(
+            404,
+            Cause::BadRequest,
+            "no such page; the sale is at /seckill",
+        ),
         Route::WrongMethod { allow } => responses::wrong_method(allow),
     };
     let _ = request.respond(response);
@@ -55,7 +59,7 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
         Ok(user_id) => user_id,
         Err(err) => {
             app.stats.failed();
-            return responses::error(err.status(), err);
+            return responses::error(err.status(), err.cause(), err);
         }
     };
     // watch-retry: a turn to race first, before taking a Redis connection
@@ -63,9 +67,8 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
     let _turn = match app.racers.as_ref().map(|racers| racers.acquire(TURN_WAIT)) {
         Some(None) => {
             app.stats.failed();
-            // No "Redis" in it: the page would blame Redis for a crowd.
             let what = "busy: no turn to buy came within a second; try again";
-            return responses::error(503, what);
+            return responses::error(503, Cause::Busy, what);
         }
         turn => turn,
     };
@@ -77,9 +80,20 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
             let answer = json!({ "user_id": user_id, "response_num": outcome.answer.code() });
             responses::json(200, &answer)
         }
-        Err(response) => {
+        Err(Trouble::MaybeSold(err)) => {
+            app.stats.maybe_sold();
+            app.log.maybe_sold(&user_id);
+            let what = format!(
+                "Redis did not confirm the purchase in time ({err}): it may have gone through; \
+                 the winners printed when the sale ends will tell"
+            );
+            let answer =
+                json!({ "user_id": user_id, "error": what, "cause": Cause::MaybeSold.name() });
+            responses::json(503, &answer)
+        }
+        Err(trouble) => {
             app.stats.failed();
-            response
+            trouble.response()
         }
     }
 }
@@ -88,7 +102,7 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
 fn stats(app: &App) -> ResponseBox {
     match on_redis(app, |con| Tally::read(con)?.ok_or(SaleError::NoSale)) {
         Ok(sale) => responses::json(200, &app.stats.to_json(app.strategy, &sale)),
-        Err(response) => response,
+        Err(trouble) => trouble.response(),
     }
 }
 
@@ -104,22 +118,52 @@ fn ready(app: &App) -> ResponseBox {
     });
     match sale {
         Ok(()) => responses::json(200, &json!({ "status": "ready" })),
-        Err(response) => response,
+        Err(trouble) => trouble.response(),
     }
 }
 
+/// Why a request got no answer from Redis.
+enum Trouble {
+    /// No turn at a connection came in time: a crowd.
+    Busy,
+    /// Redis failed; the words say how.
+    Redis(String),
+    NoSale,
+    /// The purchase was sent, its reply lost.
+    MaybeSold(redis::RedisError),
+}
+
+impl Trouble {
+    fn response(&self) -> ResponseBox {
+        match self {
+            Trouble::Busy => {
+                let what =
+                    "busy: a crowd is ahead and no turn at Redis came within a second; try again";
+                responses::error(503, Cause::Busy, what)
+            }
+            Trouble::Redis(what) => responses::error(503, Cause::Redis, what),
+            Trouble::NoSale => responses::error(503, Cause::NoSale, NO_SALE),
+            Trouble::MaybeSold(err) => responses::error(503, Cause::MaybeSold, err),
+        }
+    }
+}
+
+const NO_SALE: &str =
+    "no sale is set up in Redis (commodity:num is missing); restart seckill to start one";
+
 /// Runs `work` on a pooled connection. Python: pyredis = redis.Redis(connection_pool=pool)
-/// When Redis fails, the answer is a 503 that says why.
+/// Redis failing is logged once per outage; a crowd is not.
 fn on_redis<T>(
     app: &App,
     work: impl FnOnce(&mut Connection) -> Result<T, SaleError>,
-) -> Result<T, ResponseBox> {
+) -> Result<T, Trouble> {
     let result = match app.pool.get() {
         Ok(mut con) => con.run(work),
-        Err(err) => {
-            let what = format!("no answer from Redis within a second: {err}");
+        Err(CheckoutError::Busy) => return Err(Trouble::Busy),
+        Err(CheckoutError::Redis(err)) => {
+            let what = format!("no connection to Redis within a second: {err}");
             app.log.redis_failed(&what);
-            return Err(responses::error(503, what));
+            return Err(Trouble::Redis(what));
         }
     };
     match result {
@@ -128,10 +172,8 @@ fn on_redis<T>(
             Ok(value)
         }
         Err(SaleError::NoSale) => {
-            let what = "no sale is set up in Redis (commodity:num is missing); \
-                        restart seckill to start one";
-            app.log.no_sale(what);
-            Err(responses::error(503, what))
+            app.log.no_sale(NO_SALE);
+            Err(Trouble::NoSale)
         }
         Err(SaleError::Redis(err)) => {
             let what = if err.is_timeout() {
@@ -140,7 +182,12 @@ fn on_redis<T>(
                 format!("Redis failed: {err}")
             };
             app.log.redis_failed(&what);
-            Err(responses::error(503, what))
+            Err(Trouble::Redis(what))
+        }
+        Err(SaleError::MaybeSold(err)) => {
+            app.log
+                .redis_failed(&format!("Redis did not confirm a purchase: {err}"));
+            Err(Trouble::MaybeSold(err))
         }
     }
 }
@@ -164,6 +211,7 @@ fn read_body(request: &mut Request) -> Result<Vec<u8>, FormError> {
     let limit = MAX_BODY_BYTES as u64 + 1;
     match request.as_reader().take(limit).read_to_end(&mut body) {
         Ok(_) => Ok(body),
+        Err(err) if err.kind() == ErrorKind::TimedOut => Err(FormError::TooSlow),
         Err(err) => Err(FormError::Unreadable(err.to_string())),
     }
 }

@@ -5,13 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use clap::Parser;
 use redis::io::tcp::TcpSettings;
 use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo, RedisError};
 
 use seckill::config::Config;
-use seckill::handler::App;
-use seckill::log::Log;
+use seckill::handler::{self, App};
+use seckill::log::{Log, say, warn};
 use seckill::permits::Permits;
 use seckill::purchase::{self, Strategy};
 use seckill::redis_pool::{self, CONNECT_TIMEOUT};
@@ -22,14 +21,14 @@ use seckill::stats::Stats;
 fn main() -> ExitCode {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     seckill::thread_caches::turn_off();
-    let config = Config::parse();
+    let config = Config::from_args();
     let result = match Redis::open(&config.redis) {
         Ok(redis) if config.audit => audit(&redis),
         Ok(redis) => run(&config, &redis).map(|()| ExitCode::SUCCESS),
         Err(message) => Err(message),
     };
     result.unwrap_or_else(|message| {
-        eprintln!("seckill: {message}");
+        warn(format!("seckill: {message}"));
         ExitCode::FAILURE
     })
 }
@@ -57,22 +56,19 @@ fn run(config: &Config, redis: &Redis) -> Result<(), String> {
         )
     })?;
 
-    if let Some(limit) = server::raise_open_files_limit() {
-        println!("seckill: {limit}");
-    }
     // Python: app.run(host='', port=5000)
-    server::stop_if_the_listener_panics();
-    let listener = server::bind(&config.bind)?;
+    let max_connections = server::fit_connections(config.max_connections);
+    let listener = server::bind(&config.bind, config.http_limits(max_connections))?;
     let http = Arc::new(listener.server);
     let stopping = Arc::new(AtomicBool::new(false));
     server::stop_on_signal(Arc::downgrade(&http), Arc::clone(&stopping))?;
     let addr = http.server_addr();
     let joined = if config.join { ", joined" } else { "" };
-    println!(
+    say(format!(
         "seckill: listening on {addr}; open http://{addr}/seckill (strategy {}, Redis {}{joined}); Ctrl-C stops and prints the winners",
         config.strategy.name(),
         redis.at
-    );
+    ));
     let app = App {
         pool,
         strategy: config.strategy,
@@ -82,27 +78,34 @@ fn run(config: &Config, redis: &Redis) -> Result<(), String> {
         log: Log::new(config.quiet),
         racers: config.strategy.racers_at_once().map(Permits::new),
     };
-    let app = server::serve(http, listener.socket, app, &stopping)
-        .map_err(|err| server::listener_failed(&err.to_string()))?;
+    let app = Arc::new(app);
+    let shared = Arc::clone(&app);
+    server::serve(
+        http,
+        listener.socket,
+        move |request| handler::handle(&shared, request),
+        &stopping,
+    )
+    .map_err(|err| server::listener_failed(&err.to_string()))?;
 
     // Python: print('Users whose campaign succeeded in killing merchandise:') ...
     //         print('Current Remaining Merchandise Number:%d' % ...)
     let (tally, winners) = sale::report(&mut redis.connect()?)
         .map_err(|err| redis.failed(err))?
         .ok_or_else(|| redis.no_sale())?;
-    println!("Winners ({}):", winners.len());
+    say(format!("Winners ({}):", winners.len()));
     for winner in &winners {
-        println!("{winner}");
+        say(winner);
     }
-    println!("{tally}");
-    println!("{}", app.stats.summary());
+    say(&tally);
+    say(app.stats.summary());
     Ok(())
 }
 
 /// `seckill --audit`: the sale's figures, for scripts after a load.
 fn audit(redis: &Redis) -> Result<ExitCode, String> {
     let tally = read_tally(redis)?;
-    println!("{tally}");
+    say(&tally);
     Ok(if tally.verdict().went_wrong() {
         ExitCode::from(2)
     } else {

@@ -91,6 +91,21 @@ pub enum SaleError {
     NoSale,
     /// Redis could not be reached, or answered with an error.
     Redis(redis::RedisError),
+    /// The step that sells was sent, but its reply timed out or the
+    /// connection dropped: Redis may have sold the item or not. Telling the
+    /// buyer "failed" would be a lie half the time.
+    MaybeSold(redis::RedisError),
+}
+
+impl SaleError {
+    /// The error of the step that changes the sale.
+    fn after_sending(err: redis::RedisError) -> SaleError {
+        if err.is_timeout() || err.is_connection_dropped() {
+            SaleError::MaybeSold(err)
+        } else {
+            SaleError::Redis(err)
+        }
+    }
 }
 
 impl From<redis::RedisError> for SaleError {
@@ -115,7 +130,8 @@ pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
             let (remaining, _added): (i64, i64) = redis::pipe()
                 .decr(keys::STOCK, 1)
                 .sadd(keys::WINNERS, user_id)
-                .query(con)?;
+                .query(con)
+                .map_err(SaleError::after_sending)?;
             Ok(Answer::Bought { remaining })
         }
     }
@@ -154,7 +170,8 @@ pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
         .atomic()
         .decr(keys::STOCK, 1)
         .sadd(keys::WINNERS, user_id)
-        .query(con)?;
+        .query(con)
+        .map_err(SaleError::after_sending)?;
     Ok(match exec {
         Some((remaining, _added)) => Answer::Bought { remaining },
         None => Answer::Conflict,
@@ -199,7 +216,8 @@ pub fn lua(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
         .key(keys::STOCK)
         .key(keys::WINNERS)
         .arg(user_id)
-        .invoke(con)?;
+        .invoke(con)
+        .map_err(SaleError::after_sending)?;
     let (code, stock) = reply.ok_or(SaleError::NoSale)?;
     Answer::from_code(code, stock).ok_or_else(|| {
         let detail = format!("the purchase script answered {code}");

@@ -7,6 +7,41 @@ use tiny_http::{Header, Response, ResponseBox, StatusCode};
 
 use crate::static_files::{self, StaticFile};
 
+/// Why a request got an error instead of an answer: the `cause` of every
+/// JSON error, which programs (the page among them) test instead of the words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cause {
+    /// The request itself is wrong: 4xx.
+    BadRequest,
+    /// The request's body came too slowly: 408.
+    Timeout,
+    /// A crowd is ahead: no turn came in time. Not a fault of Redis.
+    Busy,
+    /// Redis cannot be reached, or failed.
+    Redis,
+    /// Redis holds no sale.
+    NoSale,
+    /// The server is stopping.
+    Closing,
+    /// The purchase was sent to Redis but its reply was lost: it may have
+    /// gone through.
+    MaybeSold,
+}
+
+impl Cause {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cause::BadRequest => "bad_request",
+            Cause::Timeout => "timeout",
+            Cause::Busy => "busy",
+            Cause::Redis => "redis",
+            Cause::NoSale => "no_sale",
+            Cause::Closing => "closing",
+            Cause::MaybeSold => "maybe_sold",
+        }
+    }
+}
+
 pub fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name, value).expect("header names and values here are ASCII")
 }
@@ -19,9 +54,12 @@ pub fn json(status: u16, value: &serde_json::Value) -> ResponseBox {
         .boxed()
 }
 
-/// `{"error": "..."}` with a 4xx or 5xx status.
-pub fn error(status: u16, message: impl std::fmt::Display) -> ResponseBox {
-    json(status, &json!({ "error": message.to_string() }))
+/// `{"error": "...", "cause": "..."}` with a 4xx or 5xx status.
+pub fn error(status: u16, cause: Cause, message: impl std::fmt::Display) -> ResponseBox {
+    json(
+        status,
+        &json!({ "error": message.to_string(), "cause": cause.name() }),
+    )
 }
 
 /// A file of static/, sent from the bytes built into the binary.
@@ -45,5 +83,12 @@ pub fn redirect(location: &str) -> ResponseBox {
 
 /// 405 with the methods the path takes.
 pub fn wrong_method(allow: &str) -> ResponseBox {
-    error(405, format!("this path takes {allow}")).with_header(header("Allow", allow))
+    error(405, Cause::BadRequest, format!("this path takes {allow}"))
+        .with_header(header("Allow", allow))
+}
+
+/// 503 to a request that arrives while the server stops; it also closes the
+/// connection, so keep-alive clients leave.
+pub fn closing() -> ResponseBox {
+    error(503, Cause::Closing, "the sale is closing").with_header(header("Connection", "close"))
 }

@@ -18,6 +18,7 @@ pub struct Stats {
     repeat: AtomicU64,
     conflicts: AtomicU64,
     errors: AtomicU64,
+    maybe_sold: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -44,6 +45,12 @@ impl Stats {
         bump(&self.errors, 1);
     }
 
+    /// Counts a purchase Redis may or may not have made: its reply was lost.
+    pub fn maybe_sold(&self) {
+        bump(&self.requests, 1);
+        bump(&self.maybe_sold, 1);
+    }
+
     /// The body of `/seckill/stats`.
     pub fn to_json(&self, strategy: Strategy, sale: &Tally) -> Value {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
@@ -58,6 +65,7 @@ impl Stats {
             "repeat": read(&self.repeat),
             "conflicts": read(&self.conflicts),
             "errors": read(&self.errors),
+            "maybe_sold": read(&self.maybe_sold),
         })
     }
 
@@ -65,12 +73,13 @@ impl Stats {
     pub fn summary(&self) -> String {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         format!(
-            "answered:      {} purchases: {} bought, {} sold out, {} repeat, {} errors; {} conflicts",
+            "answered:      {} purchases: {} bought, {} sold out, {} repeat, {} errors, {} maybe sold; {} conflicts",
             read(&self.requests),
             read(&self.success),
             read(&self.sold_out),
             read(&self.repeat),
             read(&self.errors),
+            read(&self.maybe_sold),
             read(&self.conflicts),
         )
     }

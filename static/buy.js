@@ -40,12 +40,22 @@ async function readJson(response) {
   }
 }
 
-// A sentence for an answer that carries an error instead of a response_num.
+// A sentence for an answer that carries an error instead of a response_num,
+// chosen by its `cause`, which the server names for programs to test.
 export function problem(status, body) {
   const said = (body.error ?? `the server answered HTTP ${status}`).replace(/\.$/, "");
-  if (status === 503 && said.includes("Redis")) {
-    return `Redis, where the sale is kept, is not answering, so the sale cannot go on (${said}). ` +
-      "Start redis-server; the page recovers by itself.";
+  switch (body.cause) {
+    case "redis":
+      return `Redis, where the sale is kept, is not answering, so the sale cannot go on (${said}). ` +
+        "Start redis-server; the page recovers by itself.";
+    case "busy":
+      return `The server is busy with the buyers ahead of you (${said}). Try again in a moment.`;
+    case "maybe_sold":
+      return `Redis did not confirm this purchase in time: it may have gone through (${said}).`;
+    case "no_sale":
+      return `No sale is set up in Redis (${said}).`;
+    case "closing":
+      return "The sale is closing: the server is stopping.";
   }
   if (status >= 400 && status < 500) {
     return `The server refused it: ${said}.`;

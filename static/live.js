@@ -17,6 +17,7 @@ const FIELDS = {
   repeat: "repeat",
   conflicts: "conflicts",
   errors: "errors",
+  "maybe-sold": "maybe_sold",
 };
 
 const note = document.getElementById("live-note");

@@ -30,6 +30,6 @@ document.getElementById("buy").addEventListener("submit", async (event) => {
     res.textContent = `user ${body.user_id}: ${ANSWERS[body.response_num] ?? "an unknown answer"}`;
   } else {
     rep.textContent = `POST submitted the user ID prefix ${id}; the server answered HTTP ${status}`;
-    res.textContent = `user ${id}: ${problem(status, body)}`;
+    res.textContent = `user ${body.user_id ?? id}: ${problem(status, body)}`;
   }
 });

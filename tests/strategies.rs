@@ -155,6 +155,7 @@ fn stats_agree_with_redis_after_a_load() {
             "repeat",
             "conflicts",
             "errors",
+            "maybe_sold",
         ];
         assert_eq!(fields, HashSet::from(expected), "{strategy}");
         let (winners, remaining) = sale(&redis);

@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+pub mod health;
+pub mod tools;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -194,12 +197,56 @@ fn free_port() -> u16 {
 }
 
 /// Polls `done` for up to 10 s.
-pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
+pub fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    wait_for_within(what, Duration::from_secs(10), done);
+}
+
+/// Polls `done` for up to `limit`.
+pub fn wait_for_within(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while !done() {
-        assert!(Instant::now() < deadline, "waited 10 s for {what}");
+        assert!(Instant::now() < deadline, "waited {limit:?} for {what}");
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A connection to `addr` whose reads and writes give up after 10 s.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("cannot connect to seckill");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+}
+
+/// What came back on a connection until the server closed it (or reset
+/// it, or 10 s passed), and how long that took.
+pub fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Duration) {
+    let started = Instant::now();
+    let mut bytes = Vec::new();
+    let mut buf = [0; 4096];
+    while let Ok(read @ 1..) = stream.read(&mut buf) {
+        bytes.extend_from_slice(&buf[..read]);
+    }
+    (bytes, started.elapsed())
+}
+
+/// The HTTP status lines in `bytes`: one per answer. (An answer's body,
+/// JSON here, ends without a line break, so the next answer starts mid-line.)
+pub fn status_lines(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    let is_status = |line: &str| {
+        let code = line.get(9..12).unwrap_or("");
+        line.get(8..9) == Some(" ") && code.bytes().all(|b| b.is_ascii_digit())
+    };
+    text.match_indices("HTTP/1.")
+        .map(|(at, _)| text[at..].lines().next().unwrap_or(""))
+        .filter(|line| is_status(line))
+        .map(String::from)
+        .collect()
 }
 
 /// The seckill binary, serving on a free loopback port.
@@ -218,6 +265,20 @@ impl Seckill {
 
     /// As `start`, with a last say over the command, for limits and the like.
     pub fn start_with(redis: &Redis, flags: &[&str], adjust: impl FnOnce(&mut Command)) -> Seckill {
+        Seckill::spawn(redis, flags, adjust, Output::Collected)
+    }
+
+    /// As `start`, then closes the server's stdout, as `seckill | head -1` does.
+    pub fn start_then_close_stdout(redis: &Redis, flags: &[&str]) -> Seckill {
+        Seckill::spawn(redis, flags, |_| {}, Output::ClosedAfterListening)
+    }
+
+    fn spawn(
+        redis: &Redis,
+        flags: &[&str],
+        adjust: impl FnOnce(&mut Command),
+        output: Output,
+    ) -> Seckill {
         let mut command = Command::new(env!("CARGO_BIN_EXE_seckill"));
         command
             .args(["--bind", "127.0.0.1:0", "--redis", &redis.url()])
@@ -229,7 +290,7 @@ impl Seckill {
             .spawn()
             .expect("cannot start the seckill binary");
         let (listening, on_listening) = mpsc::channel();
-        let stdout = collect(child.stdout.take().unwrap(), Some(listening));
+        let stdout = collect(child.stdout.take().unwrap(), Some((listening, output)));
         let stderr = collect(child.stderr.take().unwrap(), None);
         let Ok(addr) = on_listening.recv_timeout(Duration::from_secs(20)) else {
             let _ = child.kill();
@@ -303,29 +364,40 @@ impl Drop for Seckill {
     }
 }
 
+/// What becomes of the server's stdout once it listens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Collected,
+    ClosedAfterListening,
+}
+
 /// Copies a child's output into a string; reports the address of the
 /// "listening on ADDR;" line on `listening`.
 fn collect(
     pipe: impl Read + Send + 'static,
-    listening: Option<mpsc::Sender<SocketAddr>>,
+    listening: Option<(mpsc::Sender<SocketAddr>, Output)>,
 ) -> Arc<Mutex<String>> {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
     thread::spawn(move || {
         for line in BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
-            if let Some(tx) = &listening {
+            let mut heard = false;
+            if let Some((tx, _)) = &listening {
                 let addr = line
                     .split_once("listening on ")
                     .and_then(|(_, rest)| rest.split(';').next())
                     .and_then(|addr| addr.parse().ok());
                 if let Some(addr) = addr {
-                    let _ = tx.send(addr);
+                    heard = tx.send(addr).is_ok();
                 }
             }
             let mut text = sink.lock().unwrap();
             text.push_str(&line);
             text.push('\n');
+            if heard && matches!(listening, Some((_, Output::ClosedAfterListening))) {
+                break; // drops the pipe: the server's writes now fail
+            }
         }
     });
     text
@@ -413,6 +485,18 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
+    let raw = raw_request(addr, method, path, headers, body);
+    send(addr, &raw).unwrap_or_else(|err| panic!("{method} {path}: {err}"))
+}
+
+/// The bytes of such a request.
+fn raw_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
     let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (name, value) in headers {
         raw += &format!("{name}: {value}\r\n");
@@ -423,7 +507,7 @@ pub fn request(
     let mut raw = raw.into_bytes();
     raw.extend_from_slice(b"\r\n");
     raw.extend_from_slice(body);
-    send(addr, &raw).unwrap_or_else(|err| panic!("{method} {path}: {err}"))
+    raw
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> Reply {
@@ -438,8 +522,15 @@ pub fn form_body(msg: &str) -> String {
 }
 
 pub fn buy(addr: SocketAddr, msg: &str) -> Reply {
+    try_buy(addr, msg).unwrap_or_else(|err| panic!("buying as {msg}: {err}"))
+}
+
+/// A purchase, or the error that stood for its answer (a connection closed
+/// without one).
+pub fn try_buy(addr: SocketAddr, msg: &str) -> std::io::Result<Reply> {
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
-    request(addr, "POST", "/seckill", &form, form_body(msg).as_bytes())
+    let raw = raw_request(addr, "POST", "/seckill", &form, form_body(msg).as_bytes());
+    send(addr, &raw)
 }
 
 /// `n` purchases from `concurrency` clients at once, as `ab -n -c` sends;

@@ -1,0 +1,726 @@
+//! Hostile clients: what a class of students tries against a server on the
+//! LAN. Each attack runs against a fresh server on a real Redis, bounded in
+//! count, bytes and time, on loopback. After each, the server lives and
+//! answers `/healthz` within a second, its threads, descriptors and memory
+//! come back, and the sale is exact. The patches of vendor/tiny_http that
+//! these tests show are listed in vendor/tiny_http/PATCHES.md.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::health::{Figures, assert_recovers, assert_sale_exact, threads_named};
+use common::tools::{ab, assert_ab_clean};
+use common::{
+    Redis, Seckill, buy, connect, form_body, get, read_until_closed, send, status_lines, wait_for,
+};
+use redis::Commands;
+
+/// The attacks take the machine's two cores: one at a time, so the timing
+/// checks of one are not the load of another.
+static ONE_ATTACK_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    ONE_ATTACK_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Short limits, so that the attacks that wait for them end soon.
+const QUICK: [&str; 8] = [
+    "--head-timeout",
+    "1",
+    "--idle-timeout",
+    "1",
+    "--body-timeout",
+    "1",
+    "--send-timeout",
+    "1",
+];
+
+/// A server with `flags` on a fresh Redis, and its figures before the attack.
+fn target(flags: &[&str]) -> (Redis, Seckill, Figures) {
+    let redis = Redis::start();
+    let mut all = vec!["--quiet"];
+    all.extend_from_slice(flags);
+    let server = Seckill::start(&redis, &all);
+    // One purchase first, so the figures include a request thread's traces.
+    assert_eq!(buy(server.addr, "first").status, 200);
+    let before = Figures::of(server.pid());
+    (redis, server, before)
+}
+
+/// Purchases after the attack, each answered; the ids told 1.
+fn buyers_after(addr: SocketAddr, count: usize) -> HashSet<String> {
+    let mut bought = HashSet::new();
+    for n in 0..count {
+        let reply = buy(addr, &format!("after{n}-"));
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        if reply.code() == 1 {
+            bought.insert(reply.user_id());
+        }
+    }
+    bought
+}
+
+/// Nobody bought during the attack: `user:id` holds the sentinel and the
+/// buyer of `target`.
+fn assert_only_first_bought(redis: &Redis) {
+    let members: i64 = redis.con().scard("user:id").unwrap();
+    assert_eq!(members, 2, "only `first` bought");
+}
+
+/// A purchase request with a body of its own choosing.
+fn purchase_head(extra: &str) -> String {
+    format!("POST /seckill HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n{extra}\r\n")
+}
+
+#[test]
+fn a_huge_declared_body_is_answered_and_the_connection_closed() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    for (method, path, status) in [
+        ("GET", "/healthz", 200),
+        ("POST", "/seckill", 413),
+        ("PUT", "/seckill", 405),
+        ("GET", "/nowhere", 404),
+    ] {
+        for _ in 0..20 {
+            let raw = format!(
+                "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n\
+                 Content-Length: 1000000000000\r\n\r\nmsg=ann"
+            );
+            let reply = send(server.addr, raw.as_bytes()).expect("an answer");
+            assert_eq!(reply.status, status, "{method} {path}: {}", reply.text());
+            assert_eq!(reply.header("Connection"), Some("close"), "{method} {path}");
+        }
+    }
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn clients_that_reset_after_each_request_do_not_stop_the_server() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    for n in 0..2000 {
+        let mut stream = connect(server.addr);
+        let body = form_body(&format!("reset{n}-"));
+        let raw = purchase_head(&format!("Content-Length: {}\r\n", body.len())) + &body;
+        stream.write_all(raw.as_bytes()).unwrap();
+        // SO_LINGER 0: closing sends a reset instead of a FIN.
+        socket2::SockRef::from(&stream)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+    assert_recovers(&mut server, before, 32);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn http2_and_other_versions_are_answered_505_and_closed() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    let attempts: [&[u8]; 5] = [
+        b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+        b"GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/3.0\r\nHost: x\r\n\r\n",
+        b"GET /seckill HTTP/1.2\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/0.9\r\n\r\n",
+    ];
+    for raw in attempts {
+        for _ in 0..200 {
+            let mut stream = connect(server.addr);
+            stream.write_all(raw).unwrap();
+            let (bytes, took) = read_until_closed(&mut stream);
+            let shown = String::from_utf8_lossy(raw);
+            assert_eq!(
+                status_lines(&bytes),
+                ["HTTP/1.1 505 HTTP Version Not Supported"],
+                "{shown}"
+            );
+            assert!(
+                took < Duration::from_secs(2),
+                "{shown}: closed after {took:?}"
+            );
+        }
+    }
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn connections_over_the_cap_are_refused_at_once_and_idle_ones_time_out() {
+    let _alone = alone();
+    let mut flags = vec!["--max-connections", "100"];
+    flags.extend_from_slice(&QUICK);
+    let (redis, mut server, before) = target(&flags);
+    let idle: Vec<TcpStream> = (0..150).map(|_| connect(server.addr)).collect();
+    let readers: Vec<_> = idle
+        .into_iter()
+        .map(|mut stream| thread::spawn(move || read_until_closed(&mut stream)))
+        .collect();
+    let (mut refused, mut timed_out) = (0, 0);
+    for reader in readers {
+        let (bytes, took) = reader.join().unwrap();
+        match status_lines(&bytes).as_slice() {
+            [busy] if busy == "HTTP/1.1 503 Service Unavailable" => {
+                assert!(took < Duration::from_secs(1), "refused after {took:?}");
+                assert!(String::from_utf8_lossy(&bytes).contains(r#""cause":"busy""#));
+                refused += 1;
+            }
+            // A silent connection is closed without a word at --head-timeout.
+            [] => {
+                assert!(took < Duration::from_secs(4), "closed after {took:?}");
+                timed_out += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(refused >= 40, "refused {refused}, closed {timed_out}");
+    assert!(timed_out >= 90, "refused {refused}, closed {timed_out}");
+    assert_recovers(&mut server, before, 32);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+/// Sends `raw` while reading the answer: the server may answer and close
+/// before all of it is sent. The status lines received, if any.
+fn flood(addr: SocketAddr, raw: Vec<u8>) -> Vec<String> {
+    let mut stream = connect(addr);
+    let mut reading = stream.try_clone().unwrap();
+    let reader = thread::spawn(move || read_until_closed(&mut reading).0);
+    let _ = stream.write_all(&raw); // fails once the server has closed
+    let _ = stream.shutdown(Shutdown::Write);
+    status_lines(&reader.join().unwrap())
+}
+
+#[test]
+fn oversized_heads_are_refused_and_memory_stays_flat() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    let too_large = "HTTP/1.1 431 Request Header Fields Too Large";
+    // Just over each limit, small enough to arrive whole: the status is certain.
+    let cases = [
+        (
+            format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(9000)),
+            "HTTP/1.1 414 URI Too Long",
+        ),
+        (
+            format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(9000)),
+            too_large,
+        ),
+        (
+            format!("GET / HTTP/1.1\r\n{}\r\n", "a:b\r\n".repeat(101)),
+            too_large,
+        ),
+        (
+            format!(
+                "GET / HTTP/1.1\r\n{}\r\n",
+                format!("x: {}\r\n", "a".repeat(400)).repeat(90)
+            ),
+            too_large,
+        ),
+        // Within every limit: 100 headers of 300 bytes.
+        (
+            format!(
+                "GET /healthz HTTP/1.1\r\n{}\r\n",
+                format!("x: {}\r\n", "a".repeat(300)).repeat(100)
+            ),
+            "HTTP/1.1 200 OK",
+        ),
+    ];
+    for (raw, status) in cases {
+        assert_eq!(flood(server.addr, raw.into_bytes()), [status]);
+    }
+    let not_ascii = "GET /healthz HTTP/1.1\r\nX-Name: José\r\n\r\n";
+    assert_eq!(
+        flood(server.addr, not_ascii.into()),
+        ["HTTP/1.1 400 Bad Request"]
+    );
+    // Floods: 10 MB of tiny headers, an endless header line, an endless
+    // request line. Each is cut off at its limit, whatever came of the answer.
+    let tiny_headers = [
+        b"GET / HTTP/1.1\r\n".as_slice(),
+        &b"a:b\r\n".repeat(2_000_000),
+    ]
+    .concat();
+    let endless_header = [b"GET / HTTP/1.1\r\nX: ".as_slice(), &[b'a'; 10_000_000]].concat();
+    let endless_line = [b"GET /".as_slice(), &[b'a'; 10_000_000]].concat();
+    for raw in [tiny_headers, endless_header, endless_line] {
+        flood(server.addr, raw);
+    }
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn slow_and_silent_clients_are_timed_out() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&QUICK);
+    let within = |took: Duration, what: &str| {
+        assert!(
+            took < Duration::from_secs(3),
+            "{what}: closed after {took:?}"
+        );
+    };
+    // A head sent a byte at a time: 408 once --head-timeout (1 s) is up.
+    let mut slow = connect(server.addr);
+    let mut reading = slow.try_clone().unwrap();
+    let reader = thread::spawn(move || read_until_closed(&mut reading));
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: yes\r\n" {
+        if slow.write_all(&[*byte]).is_err() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let (bytes, took) = reader.join().unwrap();
+    assert_eq!(status_lines(&bytes), ["HTTP/1.1 408 Request Timeout"]);
+    within(took, "a slow head");
+
+    // A connection that says nothing is closed without a word.
+    let (bytes, took) = read_until_closed(&mut connect(server.addr));
+    assert!(bytes.is_empty(), "{}", String::from_utf8_lossy(&bytes));
+    within(took, "a silent connection");
+
+    // A body that stops coming: 408 at --body-timeout, nothing bought.
+    for declared in [20, 2000] {
+        let mut stream = connect(server.addr);
+        let head = purchase_head(&format!("Content-Length: {declared}\r\n"));
+        stream
+            .write_all(format!("{head}msg=slow").as_bytes())
+            .unwrap();
+        let (bytes, took) = read_until_closed(&mut stream);
+        assert_eq!(
+            status_lines(&bytes),
+            ["HTTP/1.1 408 Request Timeout"],
+            "{declared}"
+        );
+        within(took, "a slow body");
+    }
+
+    // A kept-alive connection is closed after --idle-timeout.
+    let mut kept = connect(server.addr);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (bytes, took) = read_until_closed(&mut kept);
+    assert_eq!(status_lines(&bytes), ["HTTP/1.1 200 OK"]);
+    within(took, "an idle kept-alive connection");
+
+    assert_only_first_bought(&redis);
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn ab_with_keep_alive_completes() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    let health = format!("http://{}/healthz", server.addr);
+    let report = ab(&["-k", "-n", "2000", "-c", "50", &health]);
+    assert_ab_clean(&report, 2000);
+    assert!(
+        report.contains("Keep-Alive requests:    2000\n"),
+        "{report}"
+    );
+    let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
+    let sale = format!("http://{}/seckill", server.addr);
+    let report = ab(&[
+        "-k", "-n", "2000", "-c", "50", "-p", postfile, "-T", FORM, &sale,
+    ]);
+    assert_ab_clean(&report, 2000);
+    assert!(
+        report.contains("Keep-Alive requests:    2000\n"),
+        "{report}"
+    );
+    assert_recovers(&mut server, before, 32);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn pipelined_requests_never_read_hold_one_thread_per_connection() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&QUICK);
+    let pipeline = "GET /seckill HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+    let clients: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let stream = connect(server.addr);
+            stream.set_nonblocking(true).unwrap();
+            let _ = (&stream).write(pipeline.as_bytes()); // as much as fits
+            stream
+        })
+        .collect();
+    // The answers pile up unread; each connection has one request in flight,
+    // and its thread gives up after --send-timeout. A connection holds a
+    // thread that reads and one that answers, and for a moment one more that
+    // is ending; unbounded, it was thousands.
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(2) {
+        let now = Figures::of(server.pid());
+        assert!(now.threads <= before.threads + 3 * 100 + 16, "{now:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+    let took = Instant::now();
+    assert_eq!(get(server.addr, "/healthz").status, 200);
+    assert!(
+        took.elapsed() < Duration::from_secs(1),
+        "/healthz took {:?}",
+        took.elapsed()
+    );
+    drop(clients);
+    assert_recovers(&mut server, before, 32);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn a_body_that_ends_early_is_refused_not_bought() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    let chunked_unfinished = purchase_head("Transfer-Encoding: chunked\r\n") + "7\r\nmsg=ann\r\n";
+    for raw in [
+        // Read with the head (up to 1 KiB declared) and after it.
+        purchase_head("Content-Length: 20\r\n") + "msg=ann",
+        purchase_head("Content-Length: 2000\r\n") + "msg=ann",
+        chunked_unfinished,
+    ] {
+        let mut stream = connect(server.addr);
+        stream.write_all(raw.as_bytes()).unwrap();
+        stream.shutdown(Shutdown::Write).unwrap(); // the client half-closes
+        let (bytes, _) = read_until_closed(&mut stream);
+        let answer = String::from_utf8_lossy(&bytes);
+        assert_eq!(status_lines(&bytes), ["HTTP/1.1 400 Bad Request"], "{raw}");
+        assert!(answer.contains("ended before"), "{answer}");
+    }
+    assert_only_first_bought(&redis);
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn a_refused_body_closes_its_connection() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    // A chunked body over the limit, with a request hidden after it: one
+    // answer, then the connection closes; the hidden one is never read.
+    let chunk = format!("800\r\n{}\r\n", "a".repeat(0x800));
+    let hidden = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let chunked =
+        purchase_head("Transfer-Encoding: chunked\r\n") + &chunk.repeat(3) + "0\r\n\r\n" + hidden;
+    // A declared length over the limit, with a request hidden in the body.
+    let body = format!("msg=ann&pad={}{hidden}", "x".repeat(100_000));
+    let declared = purchase_head(&format!("Content-Length: {}\r\n", body.len())) + &body;
+    for raw in [chunked, declared] {
+        let lines = flood(server.addr, raw.into_bytes());
+        assert_eq!(lines, ["HTTP/1.1 413 Payload Too Large"]);
+    }
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn a_body_of_unclear_length_is_refused() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    for (extra, status) in [
+        ("Content-Length: seven\r\n", "HTTP/1.1 400 Bad Request"),
+        (
+            "Content-Length: 7\r\nContent-Length: 9\r\n",
+            "HTTP/1.1 400 Bad Request",
+        ),
+        ("Content-Length: -7\r\n", "HTTP/1.1 400 Bad Request"),
+        (
+            "Content-Length: 7\r\nTransfer-Encoding: chunked\r\n",
+            "HTTP/1.1 400 Bad Request",
+        ),
+        (
+            "Transfer-Encoding: gzip\r\n",
+            "HTTP/1.1 501 Not Implemented",
+        ),
+    ] {
+        // The body hides a second request: it must not be read as one.
+        let raw = purchase_head(extra) + "msg=ann" + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(flood(server.addr, raw.into_bytes()), [status], "{extra}");
+    }
+    assert_only_first_bought(&redis);
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn keep_alive_is_said_and_connection_close_is_honoured() {
+    let _alone = alone();
+    let (_redis, mut server, before) = target(&[]);
+    // HTTP/1.0 asking for keep-alive: told so, and served twice on one connection.
+    let mut stream = connect(server.addr);
+    let ask = "GET /healthz HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n";
+    stream.write_all(format!("{ask}{ask}").as_bytes()).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let (bytes, _) = read_until_closed(&mut stream);
+    let answers = String::from_utf8_lossy(&bytes);
+    assert_eq!(status_lines(&bytes).len(), 2, "{answers}");
+    assert!(answers.contains("Connection: keep-alive"), "{answers}");
+    // HTTP/1.1 with Connection: close, and HTTP/1.0 without keep-alive: one answer each.
+    for first in [
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.0\r\n\r\n",
+    ] {
+        let mut stream = connect(server.addr);
+        stream
+            .write_all(format!("{first}{ask}").as_bytes())
+            .unwrap();
+        let (bytes, _) = read_until_closed(&mut stream);
+        let answer = String::from_utf8_lossy(&bytes);
+        assert_eq!(status_lines(&bytes).len(), 1, "{answer}");
+        assert!(answer.contains("Connection: close"), "{answer}");
+    }
+    assert_recovers(&mut server, before, 16);
+}
+
+#[test]
+fn sigterm_waits_a_bounded_time_for_a_half_sent_body() {
+    let _alone = alone();
+    let redis = Redis::start();
+    let mut server = Seckill::start(&redis, &["--body-timeout", "60"]);
+    let mut stream = connect(server.addr);
+    // Over 1 KiB declared: the body is read on the request's own thread.
+    let head = purchase_head("Content-Length: 2000\r\n");
+    stream
+        .write_all(format!("{head}msg=half").as_bytes())
+        .unwrap();
+    let pid = server.pid();
+    wait_for("the request in flight", || {
+        threads_named(pid, "request") == 1
+    });
+    let started = Instant::now();
+    server.terminate();
+    let status = server.wait(Duration::from_secs(20));
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took < Duration::from_secs(13), "stopped after {took:?}");
+    wait_for("the report", || server.stdout().contains("verdict:"));
+    assert!(
+        server
+            .stderr()
+            .contains("1 requests still in flight after 10 s"),
+        "{}",
+        server.stderr()
+    );
+    drop(stream);
+}
+
+#[test]
+fn a_closed_stdout_changes_no_answer() {
+    let _alone = alone();
+    let redis = Redis::start();
+    // As `seckill | head -1`: stdout is closed once the first line is read.
+    let mut server = Seckill::start_then_close_stdout(&redis, &["--suffix-max", "0"]);
+    let mut told = HashSet::new();
+    for id in ["ann", "bob", "cat"] {
+        let reply = buy(server.addr, id);
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.code(), 1);
+        told.insert(reply.user_id());
+    }
+    assert_sale_exact(&redis, &told);
+    server.terminate();
+    assert!(
+        server.wait(Duration::from_secs(20)).success(),
+        "the report cannot be printed, and is not missed"
+    );
+}
+
+#[test]
+fn a_purchase_whose_reply_is_lost_is_answered_maybe_sold_with_its_id() {
+    let _alone = alone();
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--strategy", "lua", "--suffix-max", "0"]);
+    // A purchase just before, so the pooled connection is used at once, unchecked.
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+    redis.freeze();
+    let reply = buy(server.addr, "bob");
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    let answer = reply.json();
+    assert_eq!(answer["cause"], "maybe_sold", "{answer}");
+    assert_eq!(answer["user_id"], "bob", "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("may have gone through"),
+        "{answer}"
+    );
+    redis.thaw();
+    // The script was sent before Redis froze: it runs when Redis wakes.
+    wait_for("bob among the winners", || {
+        redis
+            .con()
+            .sismember::<_, _, bool>("user:id", "bob")
+            .unwrap()
+    });
+    let mut stats = get(server.addr, "/seckill/stats");
+    for _ in 0..50 {
+        if stats.status == 200 {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+        stats = get(server.addr, "/seckill/stats");
+    }
+    let stats = stats.json();
+    assert_eq!(stats["maybe_sold"], 1, "{stats}");
+    assert_eq!(stats["errors"], 0, "counted apart from errors: {stats}");
+    let told = HashSet::from(["ann".to_string()]);
+    assert_sale_exact(&redis, &told);
+}
+
+/// Keeps both cores busy until dropped.
+struct BusyCores(Vec<thread::JoinHandle<()>>, &'static AtomicBool);
+
+impl BusyCores {
+    fn start() -> BusyCores {
+        static STOP: AtomicBool = AtomicBool::new(false);
+        STOP.store(false, Ordering::SeqCst);
+        let spin = || {
+            thread::spawn(|| {
+                while !STOP.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        BusyCores(vec![spin(), spin()], &STOP)
+    }
+}
+
+impl Drop for BusyCores {
+    fn drop(&mut self) {
+        self.1.store(true, Ordering::SeqCst);
+        for spinner in self.0.drain(..) {
+            let _ = spinner.join();
+        }
+    }
+}
+
+#[test]
+fn a_crowd_of_a_thousand_on_busy_cores_gets_only_answers() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&[]);
+    let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
+    let url = format!("http://{}/seckill", server.addr);
+    let busy = BusyCores::start();
+    let report = ab(&["-n", "5000", "-c", "1000", "-p", postfile, "-T", FORM, &url]);
+    drop(busy);
+    assert_ab_clean(&report, 5000);
+    assert!(
+        !server.stderr().contains("Redis"),
+        "a crowd is not a Redis failure:\n{}",
+        server.stderr()
+    );
+    assert_recovers(&mut server, before, 64);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+/// Sets the soft limit of threads of process `pid` (RLIMIT_NPROC) with
+/// util-linux's prlimit, run as the process's own user: a root without
+/// CAP_SYS_RESOURCE (in a container) may not change another user's limits.
+fn limit_threads(pid: u32, soft: &str, as_nobody: bool) {
+    let mut command = Command::new("prlimit");
+    command.args(["--pid", &pid.to_string(), &format!("--nproc={soft}:")]);
+    if as_nobody {
+        use std::os::unix::process::CommandExt;
+        command.uid(NOBODY).gid(NOBODY);
+    }
+    let out = command
+        .output()
+        .expect("cannot run prlimit: install util-linux");
+    assert!(
+        out.status.success(),
+        "prlimit: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The soft limit of threads of process `pid`, as /proc shows it.
+fn thread_limit(pid: u32) -> String {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max processes"))
+        .unwrap();
+    line.split_whitespace().nth(2).unwrap().to_string()
+}
+
+const NOBODY: u32 = 65534;
+
+#[test]
+fn a_thread_that_cannot_start_is_a_busy_503_not_a_stop() {
+    let _alone = alone();
+    let redis = Redis::start();
+    // The limit of threads does not bind root: the server runs as nobody then.
+    // SAFETY: geteuid(2) has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut server = Seckill::start_with(&redis, &["--quiet"], |command| {
+        if root {
+            use std::os::unix::process::CommandExt;
+            command.uid(NOBODY).gid(NOBODY);
+        }
+    });
+    assert_eq!(buy(server.addr, "ann").status, 200);
+    let pid = server.pid();
+    let unlimited = thread_limit(pid);
+    limit_threads(pid, "1", root);
+    let mut busy = 0;
+    for n in 0..5 {
+        // tiny_http keeps idle connection threads; the request thread is new.
+        if let Ok(reply) = common::try_buy(server.addr, &format!("b{n}-")) {
+            assert_eq!(reply.status, 503, "{}", reply.text());
+            let answer = reply.json();
+            assert_eq!(answer["cause"], "busy", "{answer}");
+            assert!(
+                answer["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("could not start a thread")
+            );
+            busy += 1;
+        }
+    }
+    assert!(busy > 0, "no request reached the server");
+    // More connections at once than tiny_http has idle threads, each
+    // holding its thread with a head that never ends: those it cannot start a
+    // thread for are closed at once.
+    let holders: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut stream = connect(server.addr);
+            stream.write_all(b"GET /healthz HTTP/1.1\r\n").unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            stream
+        })
+        .collect();
+    let waits: Vec<_> = holders
+        .into_iter()
+        .map(|mut stream| {
+            // A held connection waits for the rest of its head (WouldBlock).
+            thread::spawn(move || stream.read(&mut [0; 1]).map_err(|err| err.kind()))
+        })
+        .collect();
+    let closed = waits
+        .into_iter()
+        .map(|wait| wait.join().unwrap())
+        .filter(|read| *read != Err(std::io::ErrorKind::WouldBlock))
+        .count();
+    assert!(closed > 0, "every connection got a thread");
+    limit_threads(pid, &unlimited, root);
+    assert!(server.exited().is_none(), "{}", server.stderr());
+    assert_eq!(buy(server.addr, "bob").status, 200, "served again");
+    let winners: i64 = redis.con().scard("user:id").unwrap();
+    assert_eq!(winners, 3, "ann and bob bought, nobody else");
+}
