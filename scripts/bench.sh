@@ -21,7 +21,7 @@ while getopts n:r:h opt; do
   case $opt in
     n) requests=$OPTARG ;;
     r) rounds=$OPTARG ;;
-    *) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 2 ;;
+    *) usage "$0"; exit 2 ;;
   esac
 done
 
@@ -75,7 +75,8 @@ ab_run() {
        END { printf "%.0f %s %s\n", rps, p50, p99 }' "$dir/ab.out" >>"$dir/$name.runs"
 }
 
-post() { echo -p postfile -T "$form" "http://127.0.0.1:$port/seckill"; }
+# The tutorial's POST, as ab's arguments; $port is the server started last.
+post() { sale=(-p postfile -T "$form" "http://127.0.0.1:$port/seckill"); }
 
 echo "$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo);" \
   "ab -n $requests, median of $rounds interleaved rounds; ab, Redis and the server share the machine"
@@ -86,16 +87,16 @@ for round in $(seq "$rounds"); do
   stop healthz
   for strategy in naive watch watch-retry lua; do
     start "$strategy" 500 100000
-    # shellcheck disable=SC2046
-    ab_run "$strategy" -c 100 $(post)
+    post
+    ab_run "$strategy" -c 100 "${sale[@]}"
     stop "$strategy"
     start "$strategy" "$big_stock" 4000000000
-    # shellcheck disable=SC2046
-    ab_run "$strategy-buys" -c 100 $(post)
+    post
+    ab_run "$strategy-buys" -c 100 "${sale[@]}"
     stop "$strategy-buys"
     start "$strategy" 500 100000
-    # shellcheck disable=SC2046
-    ab_run "$strategy-c1000" -c 1000 $(post)
+    post
+    ab_run "$strategy-c1000" -c 1000 "${sale[@]}"
     stop "$strategy-c1000"
   done
 done

@@ -2,7 +2,7 @@
 # The four ways to make a purchase under the same load, side by side. For each
 # strategy: a fresh sale of 500 on a private Redis, a fresh release-build
 # server, the tutorial's ab load, then one row of the table from the server's
-# report at shutdown.
+# /seckill/stats.
 #   scripts/compare.sh [-n requests] [-c concurrency]     (default -n 1000 -c 100)
 # Loopback only; the Redis and the servers it starts are stopped at the end.
 set -euo pipefail
@@ -15,12 +15,13 @@ while getopts n:c:h opt; do
   case $opt in
     n) requests=$OPTARG ;;
     c) concurrency=$OPTARG ;;
-    *) sed -n '2,7s/^# \{0,1\}//p' "$0"; exit 2 ;;
+    *) usage "$0"; exit 2 ;;
   esac
 done
 
 need redis-server redis-server
 need ab apache2-utils
+need curl curl
 cargo build --release --quiet
 dir=$PWD/target/compare
 redis=$(private_redis "$dir")
@@ -34,12 +35,12 @@ for strategy in naive watch watch-retry lua; do
   start_seckill "$redis" "$dir/$strategy.log" --strategy "$strategy" --stock 500
   rps=$(ab -q -n "$requests" -c "$concurrency" -p postfile -T application/x-www-form-urlencoded \
     "http://127.0.0.1:$port/seckill" | awk '/^Requests per second/ { printf "%.0f", $4 }')
+  url=http://127.0.0.1:$port
+  winners=$(stat "$url" winners)
+  remaining=$(stat "$url" remaining)
+  conflicts=$(stat "$url" conflicts)
+  oversold=$(( winners > 500 ? winners - 500 : 0 ))
   kill -INT "$server"
   wait "$server"
-  figure() { awk -v key="$1" '$1 == key { print $2 }' "$dir/$strategy.log"; }
-  winners=$(figure winners:)
-  remaining=$(figure remaining:)
-  oversold=$(( winners > 500 ? winners - 500 : 0 ))
-  conflicts=$(sed -n 's/.*; \([0-9]*\) conflicts$/\1/p' "$dir/$strategy.log")
   echo "| $strategy | $rps | $winners | $remaining | $oversold | $conflicts |"
 done

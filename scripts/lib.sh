@@ -4,27 +4,59 @@
 # need COMMAND PACKAGE: installs the Debian PACKAGE when COMMAND is missing and
 # this user may (root, or sudo without a password); otherwise says how, and fails.
 need() {
-  local cmd=$1 package=$2 sudo=""
-  command -v "$cmd" >/dev/null 2>&1 && return 0
+  command -v "$1" >/dev/null 2>&1 || install_package "$2" "$1"
+}
+
+# need_cjk_font: a font with Chinese characters, so that the page's screenshots
+# show 秒杀 rather than boxes.
+need_cjk_font() {
+  fc-list :lang=zh 2>/dev/null | grep -q . || install_package fonts-wqy-microhei "a font for 秒杀"
+}
+
+# need_rust: a Rust new enough for seckill (edition 2024 and let chains).
+need_rust() {
+  local wanted=1.88 have
+  have=$(rustc --version 2>/dev/null | awk '{ print $2 }')
+  if [ -z "$have" ] || [ "$(printf '%s\n' "$wanted" "$have" | sort -V | head -1)" != "$wanted" ]; then
+    echo "seckill needs Rust $wanted or newer (this machine has ${have:-none}):" \
+      "install it from https://rustup.rs, or run \`rustup update\`" >&2
+    return 1
+  fi
+}
+
+# install_package PACKAGE WHAT: installs the Debian PACKAGE (for WHAT) when
+# this user may; otherwise says how, and fails.
+install_package() {
+  local package=$1 what=$2 sudo=""
   if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
       sudo="sudo -n"
     else
-      echo "$cmd is missing: install it with \`sudo apt-get install $package\` (Debian, Ubuntu)" \
+      echo "$what is missing: install it with \`sudo apt-get install $package\` (Debian, Ubuntu)" \
         "or your system's package for it, then run this again" >&2
       return 1
     fi
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "$cmd is missing and there is no apt-get here: install the package that provides $cmd" >&2
+    echo "$what is missing and there is no apt-get here: install the package that provides it" >&2
     return 1
   fi
-  echo "installing $package (for $cmd) with apt-get..." >&2
+  echo "installing $package (for $what) with apt-get..." >&2
   if [ -z "${APT_UPDATED:-}" ]; then
     $sudo apt-get update -qq >&2
     APT_UPDATED=1
   fi
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null
+}
+
+# usage SCRIPT: prints the comment at the top of SCRIPT, which says how to use it.
+usage() {
+  awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$1"
+}
+
+# stat URL FIELD: a number from the JSON of a running seckill's /seckill/stats.
+stat() {
+  curl -fsS "$1/seckill/stats" | grep -o "\"$2\":-\{0,1\}[0-9]*" | cut -d: -f2
 }
 
 # The Redis the server uses, as seckill reads it.
@@ -82,6 +114,7 @@ start_seckill() {
   shift 2
   port=$(free_port)
   target/release/seckill --quiet --bind "127.0.0.1:$port" --redis "$redis" "$@" >"$log" 2>&1 &
+  # shellcheck disable=SC2034 # $server is for the caller, as $port is
   server=$!
   wait_for_port "$port"
 }

@@ -14,7 +14,7 @@ while getopts n:c:h opt; do
   case $opt in
     n) requests=$OPTARG ;;
     c) concurrency=$OPTARG ;;
-    *) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 2 ;;
+    *) usage "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))

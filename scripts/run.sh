@@ -5,5 +5,8 @@
 #   scripts/run.sh --bind 0.0.0.0:5000 --stock 100
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
+need_rust
 scripts/redis-dev.sh
+echo "building seckill (the first build takes a few minutes)..." >&2
 exec cargo run --release -- "$@"

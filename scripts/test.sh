@@ -7,11 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
+need_rust
 need redis-server redis-server
 need ab apache2-utils
 need wrk wrk
 # The browser test (tests/browser.rs): Debian's Chromium, driven by playwright-core.
 need chromium chromium
+need_cjk_font
 need node nodejs
 need npm npm
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

@@ -5,8 +5,8 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
-use crate::purchase::{DEFAULT_RETRIES, Strategy, TURN_WAIT};
-use crate::redis_pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_SIZE};
+use crate::pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_SIZE};
+use crate::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
 use crate::server::STOP_WAIT;
 
 /// A flash-sale (秒杀) server backed by Redis: the Flask seckill tutorial in Rust.
@@ -107,31 +107,34 @@ impl Config {
 
 /// The limits without a flag, from the constants that set them.
 fn fixed_limits() -> String {
-    let http = tiny_http::Limits::default();
-    let ms = |wait: Duration| wait.as_millis();
+    let tiny_http::Limits {
+        max_request_line: line,
+        max_header_line: header,
+        max_headers: headers,
+        max_head: head,
+        max_chunked_body: chunked,
+        max_drain: drain,
+        ..
+    } = tiny_http::Limits::default();
+    let (turn, reply, race) = (
+        CHECKOUT_TIMEOUT.as_millis(),
+        IO_TIMEOUT.as_millis(),
+        TURN_WAIT.as_millis(),
+    );
+    let stop = STOP_WAIT.as_secs();
     format!(
         "Limits without a flag:\n  \
-         a request line of {} bytes (414 beyond); a header line of {} bytes, {} headers and {} bytes \
-         of head in all (431 beyond);\n  \
-         a form body of {MAX_BODY_BYTES} bytes (413 beyond; a chunked body may take {} bytes on the \
-         wire), an id of {MAX_ID_BYTES} bytes;\n  \
-         an unread rest of a body up to {} bytes is read and thrown away, a larger one closes the \
-         connection;\n  \
-         {POOL_SIZE} Redis connections, taken in turn: a buyer waits {} ms for one (503 busy), \
-         and {} ms for each reply of Redis;\n  \
-         watch-retry lets {} buyers race at once, each waiting {} ms for a turn (503 busy);\n  \
-         a stop waits {} s for the requests in flight.",
-        http.max_request_line,
-        http.max_header_line,
-        http.max_headers,
-        http.max_head,
-        http.max_chunked_body,
-        http.max_drain,
-        ms(CHECKOUT_TIMEOUT),
-        ms(IO_TIMEOUT),
-        crate::purchase::RACERS_AT_ONCE,
-        ms(TURN_WAIT),
-        STOP_WAIT.as_secs(),
+         a request line of {line} bytes (414 beyond); a header line of {header} bytes, {headers} \
+         headers and {head} bytes of head in all (431 beyond);\n  \
+         a form body of {MAX_BODY_BYTES} bytes (413 beyond; {chunked} bytes on the wire when \
+         chunked), an id of {MAX_ID_BYTES} bytes;\n  \
+         an unread rest of a body up to {drain} bytes is read and thrown away, a larger one \
+         closes the connection;\n  \
+         {POOL_SIZE} Redis connections, taken in turn: a buyer waits {turn} ms for one (503 \
+         busy), and {reply} ms for each reply of Redis;\n  \
+         watch-retry lets {RACERS_AT_ONCE} buyers race at once, each waiting {race} ms for a \
+         turn (503 busy);\n  \
+         a stop waits {stop} s for the requests in flight."
     )
 }
 

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use crate::keys;
-use crate::responses::Cause;
+use crate::http::Cause;
+use crate::sale::keys;
 
 /// The content type of an HTML form post, and of `ab -T`.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -14,107 +14,96 @@ pub const MAX_BODY_BYTES: usize = 4096;
 /// The longest id accepted, after trimming.
 pub const MAX_ID_BYTES: usize = 64;
 
-/// Why a form was refused; each becomes a 4xx with a JSON error.
+/// Why a form was refused: a 4xx status, and words that say what to send.
 #[derive(Debug, PartialEq, Eq)]
-pub enum FormError {
-    TooLarge,
-    /// The body did not arrive within --body-timeout.
-    TooSlow,
-    Unreadable(String),
-    NotForm(String),
-    NotUtf8,
-    NoMsg,
-    Blank,
-    TooLong(usize),
-    ControlCharacter,
-    Reserved,
+pub struct FormError {
+    pub status: u16,
+    pub message: String,
+}
+
+fn refuse(status: u16, message: impl Into<String>) -> FormError {
+    let message = message.into();
+    FormError { status, message }
 }
 
 impl FormError {
-    pub fn status(&self) -> u16 {
-        match self {
-            FormError::TooLarge => 413,
-            FormError::TooSlow => 408,
-            FormError::NotForm(_) => 415,
-            _ => 400,
-        }
+    /// A declared or read body over `MAX_BODY_BYTES`.
+    pub fn too_large() -> FormError {
+        refuse(
+            413,
+            format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    }
+
+    /// A body that did not arrive within --body-timeout.
+    pub fn too_slow() -> FormError {
+        refuse(408, "the body took too long to arrive")
+    }
+
+    pub fn unreadable(err: std::io::Error) -> FormError {
+        refuse(400, format!("the body could not be read: {err}"))
     }
 
     pub fn cause(&self) -> Cause {
-        match self {
-            FormError::TooSlow => Cause::Timeout,
-            _ => Cause::BadRequest,
+        if self.status == 408 {
+            Cause::Timeout
+        } else {
+            Cause::BadRequest
         }
     }
 }
 
 impl fmt::Display for FormError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FormError::TooLarge => write!(f, "the body is larger than {MAX_BODY_BYTES} bytes"),
-            FormError::TooSlow => write!(f, "the body took too long to arrive"),
-            FormError::Unreadable(err) => write!(f, "the body could not be read: {err}"),
-            FormError::NotForm(got) => write!(
-                f,
-                "the body must be a form: send the header `Content-Type: {FORM_CONTENT_TYPE}` \
-                 (with ab: -T {FORM_CONTENT_TYPE}); got {got}"
-            ),
-            FormError::NotUtf8 => write!(f, "the form is not valid UTF-8"),
-            FormError::NoMsg => write!(f, "the form has no field `msg`: send msg=<your id>"),
-            FormError::Blank => write!(f, "the field `msg` is blank: send msg=<your id>"),
-            FormError::TooLong(len) => write!(
-                f,
-                "the field `msg` is {len} bytes long; the most is {MAX_ID_BYTES}"
-            ),
-            FormError::ControlCharacter => {
-                write!(
-                    f,
-                    "the field `msg` holds a control character (a line break?)"
-                )
-            }
-            FormError::Reserved => write!(
-                f,
-                "the id `{}` marks the empty set of winners and cannot buy",
-                keys::SENTINEL
-            ),
-        }
+        f.write_str(&self.message)
     }
 }
 
 /// The buyer's base id from a form body.
 /// Python: baseid = request.form.get('msg', type=str).strip()
 pub fn base_id(content_type: Option<&str>, body: &[u8]) -> Result<String, FormError> {
+    let send_msg = |what: &str| refuse(400, format!("the {what}: send msg=<your id>"));
     if body.len() > MAX_BODY_BYTES {
-        return Err(FormError::TooLarge);
-    }
-    if body.is_empty() {
-        return Err(FormError::NoMsg);
+        return Err(FormError::too_large());
     }
     let media_type = content_type.map(|value| value.split(';').next().unwrap_or("").trim());
-    if !media_type.is_some_and(|media| media.eq_ignore_ascii_case(FORM_CONTENT_TYPE)) {
-        return Err(FormError::NotForm(
-            content_type.map_or("no Content-Type".to_string(), |value| format!("`{value}`")),
+    if !body.is_empty()
+        && !media_type.is_some_and(|media| media.eq_ignore_ascii_case(FORM_CONTENT_TYPE))
+    {
+        let got = content_type.map_or("no Content-Type".to_string(), |value| format!("`{value}`"));
+        return Err(refuse(
+            415,
+            format!(
+                "the body must be a form: send the header `Content-Type: {FORM_CONTENT_TYPE}` \
+             (with ab: -T {FORM_CONTENT_TYPE}); got {got}"
+            ),
         ));
     }
-    if std::str::from_utf8(body).is_err() {
-        return Err(FormError::NotUtf8);
-    }
+    let not_utf8 = || refuse(400, "the form is not valid UTF-8");
+    std::str::from_utf8(body).map_err(|_| not_utf8())?;
     let (_, msg) = form_urlencoded::parse(body)
         .find(|(name, _)| name == "msg")
-        .ok_or(FormError::NoMsg)?;
+        .ok_or_else(|| send_msg("form has no field `msg`"))?;
     // The decoder replaces bytes that are not UTF-8, such as %FF, with U+FFFD.
     if msg.contains(char::REPLACEMENT_CHARACTER) {
-        return Err(FormError::NotUtf8);
+        return Err(not_utf8());
     }
     let id = msg.trim();
     if id.is_empty() {
-        return Err(FormError::Blank);
+        return Err(send_msg("field `msg` is blank"));
     }
     if id.len() > MAX_ID_BYTES {
-        return Err(FormError::TooLong(id.len()));
+        let too_long = format!(
+            "the field `msg` is {} bytes long; the most is {MAX_ID_BYTES}",
+            id.len()
+        );
+        return Err(refuse(400, too_long));
     }
     if id.chars().any(char::is_control) {
-        return Err(FormError::ControlCharacter);
+        return Err(refuse(
+            400,
+            "the field `msg` holds a control character (a line break?)",
+        ));
     }
     Ok(id.to_string())
 }
@@ -129,7 +118,11 @@ pub fn user_id(base_id: &str, suffix_max: u32) -> Result<String, FormError> {
         format!("{base_id}{}", fastrand::u32(0..=suffix_max))
     };
     if id == keys::SENTINEL {
-        return Err(FormError::Reserved);
+        let sentinel = keys::SENTINEL;
+        return Err(refuse(
+            400,
+            format!("the id `{sentinel}` marks the empty set of winners and cannot buy"),
+        ));
     }
     Ok(id)
 }
@@ -154,21 +147,31 @@ mod tests {
         assert_eq!(base_id(ct, b"a=1&msg=x&msg=y"), Ok("x".to_string()));
     }
 
+    /// The status and words of a refused form.
+    fn refused(content_type: Option<&str>, body: &[u8]) -> (u16, String) {
+        let err = base_id(content_type, body).unwrap_err();
+        (err.status, err.message)
+    }
+
     #[test]
     fn refuses_what_is_not_a_usable_id() {
-        assert_eq!(base_id(FORM, b""), Err(FormError::NoMsg));
-        assert_eq!(base_id(FORM, b"user=ann"), Err(FormError::NoMsg));
-        assert_eq!(base_id(FORM, b"msg=%20%0A"), Err(FormError::Blank));
-        assert_eq!(
-            base_id(FORM, b"msg=a%0Ab"),
-            Err(FormError::ControlCharacter)
-        );
-        assert_eq!(base_id(FORM, b"msg=%FF"), Err(FormError::NotUtf8));
-        assert_eq!(base_id(FORM, b"msg=\xff"), Err(FormError::NotUtf8));
+        for (body, says) in [
+            (&b""[..], "no field `msg`"),
+            (b"user=ann", "no field `msg`"),
+            (b"msg=%20%0A", "blank"),
+            (b"msg=a%0Ab", "control character"),
+            (b"msg=%FF", "not valid UTF-8"),
+            (b"msg=\xff", "not valid UTF-8"),
+        ] {
+            let (status, message) = refused(FORM, body);
+            assert_eq!(status, 400, "{message}");
+            assert!(message.contains(says), "{message}");
+        }
         let long = format!("msg={}", "x".repeat(MAX_ID_BYTES + 1));
-        assert_eq!(
-            base_id(FORM, long.as_bytes()),
-            Err(FormError::TooLong(MAX_ID_BYTES + 1))
+        let (_, message) = refused(FORM, long.as_bytes());
+        assert!(
+            message.contains("65 bytes long; the most is 64"),
+            "{message}"
         );
         let exact = format!("msg={}", "x".repeat(MAX_ID_BYTES));
         assert!(base_id(FORM, exact.as_bytes()).is_ok());
@@ -176,15 +179,12 @@ mod tests {
 
     #[test]
     fn refuses_bodies_that_are_not_forms_or_too_large() {
-        let err = base_id(Some("text/plain"), b"msg=x").unwrap_err();
-        assert_eq!(err.status(), 415);
-        assert!(
-            err.to_string()
-                .contains("-T application/x-www-form-urlencoded")
-        );
-        assert_eq!(base_id(None, b"msg=x").unwrap_err().status(), 415);
+        let (status, message) = refused(Some("text/plain"), b"msg=x");
+        assert_eq!(status, 415);
+        assert!(message.contains("-T application/x-www-form-urlencoded"));
+        assert_eq!(refused(None, b"msg=x").0, 415);
         let big = vec![b'a'; MAX_BODY_BYTES + 1];
-        assert_eq!(base_id(FORM, &big), Err(FormError::TooLarge));
+        assert_eq!(base_id(FORM, &big), Err(FormError::too_large()));
     }
 
     #[test]
@@ -195,7 +195,7 @@ mod tests {
             let suffix: u32 = id.strip_prefix("ann").unwrap().parse().unwrap();
             assert!(suffix <= 3, "{id}");
         }
-        assert_eq!(user_id(keys::SENTINEL, 0), Err(FormError::Reserved));
+        assert_eq!(user_id(keys::SENTINEL, 0).unwrap_err().status, 400);
     }
 
     proptest! {

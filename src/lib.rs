@@ -1,21 +1,33 @@
 //! seckill: the Flask seckill (秒杀, flash sale) tutorial as a Rust server.
-//! `main.rs` reads top to bottom like the Python script; each module here is
-//! one piece of it.
+//!
+//! # Layout
+//!
+//! `main.rs` reads like the Python script, top to bottom. Each module here is
+//! one piece of it:
+//!
+//! | module | what | in the Python |
+//! | --- | --- | --- |
+//! | [`config`] | the flags | the values written in the script |
+//! | [`pool`] | where Redis is, and the pool of connections | `redis.Redis(...)`, `redis.ConnectionPool(...)` |
+//! | [`sale`] | the keys; starting the sale; reading it back | `pyredis.set('commodity:num', 500)`, the prints at the end |
+//! | [`handler`] | one request, from its route to its answer | `def fun_send()` |
+//! | [`form`] | the field `msg`, and the user id made from it | `request.form.get('msg')`, `random.randint(...)` |
+//! | [`purchase`] | the answers, and four ways to buy | the POST branch of `fun_send` |
+//! | [`http`] | routes, JSON answers, the page | `@app.route`, `jsonify`, `render_template` |
+//! | [`report`] | the log lines and the counters | the `print`s |
+//! | [`server`] | a thread per request, its limits, the stop | `app.run(host='', port=5000)` |
+//! | [`permits`] | turns, first come first served | |
+//!
+//! The HTTP layer is tiny_http 0.12.0 with the patches of
+//! `vendor/tiny_http/PATCHES.md`, so that no client can stop or hang it.
 
-pub mod answer;
 pub mod config;
 pub mod form;
 pub mod handler;
-pub mod keys;
-pub mod log;
+pub mod http;
 pub mod permits;
+pub mod pool;
 pub mod purchase;
-pub mod redis_pool;
-pub mod responses;
-pub mod routes;
+pub mod report;
 pub mod sale;
 pub mod server;
-pub mod static_files;
-pub mod stats;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub mod thread_caches;

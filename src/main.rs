@@ -1,169 +1,102 @@
 //! The seckill server, in the order of the Python script: connect to Redis,
 //! set up the sale, open the pool, serve, and print the winners at the end.
 
+use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use redis::io::tcp::TcpSettings;
-use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo, RedisError};
+use redis::Connection;
 
 use seckill::config::Config;
 use seckill::handler::{self, App};
-use seckill::log::{Log, say, warn};
-use seckill::permits::Permits;
-use seckill::purchase::{self, Strategy};
-use seckill::redis_pool::{self, CONNECT_TIMEOUT};
+use seckill::pool::{Pool, Redis};
+use seckill::purchase::Purchase;
+use seckill::report::{Log, Stats, say, warn};
 use seckill::sale::{self, Tally};
 use seckill::server;
-use seckill::stats::Stats;
 
 fn main() -> ExitCode {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    seckill::thread_caches::turn_off();
     let config = Config::from_args();
-    let result = match Redis::open(&config.redis) {
-        Ok(redis) if config.audit => audit(&redis),
-        Ok(redis) => run(&config, &redis).map(|()| ExitCode::SUCCESS),
-        Err(message) => Err(message),
-    };
-    result.unwrap_or_else(|message| {
-        warn(format!("seckill: {message}"));
+    run(&config).unwrap_or_else(|err| {
+        warn(format!("seckill: {err}"));
         ExitCode::FAILURE
     })
 }
 
-fn run(config: &Config, redis: &Redis) -> Result<(), String> {
+fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Python: pyredis = redis.Redis(host='', port=6379, db=0, decode_responses=True)
+    let redis = Redis::open(&config.redis)?;
     let mut con = redis.connect()?;
-
+    if config.audit {
+        return audit(&redis, &mut con);
+    }
     if config.join {
-        read_tally(redis)?;
+        read_tally(&redis, &mut con)?;
     } else {
         // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
         sale::start(&mut con, config.stock).map_err(|err| redis.failed(err))?;
     }
-    if config.strategy == Strategy::Lua {
-        purchase::load_script(&mut con).map_err(|err| redis.failed(err))?;
-    }
-    drop(con);
+    let purchase = Purchase::new(config.strategy, config.retries, &mut con);
+    let purchase = purchase.map_err(|err| redis.failed(err))?;
 
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
-    let pool = redis_pool::build(redis.client.clone()).map_err(|err| {
-        format!(
-            "cannot open the pool of Redis connections to {}: {err}",
-            redis.at
-        )
-    })?;
+    let pool = Pool::open(&redis)?;
+    let (log, stats, suffix_max) = (Log::new(config.quiet), Stats::default(), config.suffix_max);
+    let app = Arc::new(App {
+        pool,
+        purchase,
+        suffix_max,
+        stats,
+        log,
+    });
 
     // Python: app.run(host='', port=5000)
-    let max_connections = server::fit_connections(config.max_connections);
-    let listener = server::bind(&config.bind, config.http_limits(max_connections))?;
-    let http = Arc::new(listener.server);
-    let stopping = Arc::new(AtomicBool::new(false));
-    server::stop_on_signal(Arc::downgrade(&http), Arc::clone(&stopping))?;
-    let addr = http.server_addr();
+    let serving = Arc::clone(&app);
     let joined = if config.join { ", joined" } else { "" };
-    say(format!(
-        "seckill: listening on {addr}; open http://{addr}/seckill (strategy {}, Redis {}{joined}); Ctrl-C stops and prints the winners",
-        config.strategy.name(),
-        redis.at
-    ));
-    let app = App {
-        pool,
-        strategy: config.strategy,
-        retries: config.retries,
-        suffix_max: config.suffix_max,
-        stats: Stats::default(),
-        log: Log::new(config.quiet),
-        racers: config.strategy.racers_at_once().map(Permits::new),
-    };
-    let app = Arc::new(app);
-    let shared = Arc::clone(&app);
-    server::serve(
-        http,
-        listener.socket,
-        move |request| handler::handle(&shared, request),
-        &stopping,
-    )
-    .map_err(|err| server::listener_failed(&err.to_string()))?;
+    server::run(
+        config,
+        move |request| handler::handle(&serving, request),
+        |addr| {
+            say(format!(
+                "seckill: listening on {addr}; open http://{addr}/seckill (strategy {}, Redis {}{joined}); \
+             Ctrl-C stops and prints the winners",
+                config.strategy.name(),
+                redis.at
+            ));
+        },
+    )?;
 
-    // Python: print('Users whose campaign succeeded in killing merchandise:') ...
+    // Python: print('Users whose campaign succeeded in killing merchandise:')
     //         print('Current Remaining Merchandise Number:%d' % ...)
-    let (tally, winners) = sale::report(&mut redis.connect()?)
-        .map_err(|err| redis.failed(err))?
-        .ok_or_else(|| redis.no_sale())?;
+    let report = sale::report(&mut redis.connect()?).map_err(|err| redis.failed(err))?;
+    let (tally, winners) = report.ok_or_else(|| no_sale(&redis))?;
     say(format!("Winners ({}):", winners.len()));
     for winner in &winners {
         say(winner);
     }
     say(&tally);
     say(app.stats.summary());
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-/// `seckill --audit`: the sale's figures, for scripts after a load.
-fn audit(redis: &Redis) -> Result<ExitCode, String> {
-    let tally = read_tally(redis)?;
+/// `seckill --audit`: the sale's figures, for scripts after a load; exit
+/// status 2 if it oversold or lost count.
+fn audit(redis: &Redis, con: &mut Connection) -> Result<ExitCode, Box<dyn Error>> {
+    let tally = read_tally(redis, con)?;
     say(&tally);
-    Ok(if tally.verdict().went_wrong() {
-        ExitCode::from(2)
+    Ok(ExitCode::from(if tally.verdict().went_wrong() {
+        2
     } else {
-        ExitCode::SUCCESS
-    })
+        0
+    }))
 }
 
-fn read_tally(redis: &Redis) -> Result<Tally, String> {
-    let mut con = redis.connect()?;
-    Tally::read(&mut con)
-        .map_err(|err| redis.failed(err))?
-        .ok_or_else(|| redis.no_sale())
+fn read_tally(redis: &Redis, con: &mut Connection) -> Result<Tally, Box<dyn Error>> {
+    let tally = Tally::read(con).map_err(|err| redis.failed(err))?;
+    Ok(tally.ok_or_else(|| no_sale(redis))?)
 }
 
-/// The Redis of `--redis`, and how to talk about it in messages.
-struct Redis {
-    client: Client,
-    /// The URL without any password in it.
-    at: String,
-}
-
-impl Redis {
-    fn open(url: &str) -> Result<Redis, String> {
-        let bad_url = |err: RedisError| format!("--redis {url}: {err}");
-        // Nagle's algorithm may hold a small write back until the last one
-        // is acknowledged; a buyer gains nothing from that wait.
-        let nodelay = TcpSettings::default().set_nodelay(true);
-        let info = url.into_connection_info().map_err(bad_url)?;
-        let client = Client::open(info.set_tcp_settings(nodelay)).map_err(bad_url)?;
-        let info = client.get_connection_info();
-        let db = info.redis_settings().db();
-        let at = match info.addr() {
-            ConnectionAddr::Unix(path) => format!("redis+unix://{}?db={db}", path.display()),
-            addr => format!("redis://{addr}/{db}"),
-        };
-        Ok(Redis { client, at })
-    }
-
-    fn connect(&self) -> Result<Connection, String> {
-        self.client
-            .get_connection_with_timeout(CONNECT_TIMEOUT)
-            .map_err(|err| self.failed(err))
-    }
-
-    fn no_sale(&self) -> String {
-        format!(
-            "no sale in Redis at {}: start a seckill without --join to set one up",
-            self.at
-        )
-    }
-
-    /// What went wrong, and how to fix it when the fix is to start Redis.
-    fn failed(&self, err: RedisError) -> String {
-        let hint = if err.is_connection_refusal() || err.is_timeout() {
-            "; start it with `redis-server` (or scripts/redis-dev.sh)"
-        } else {
-            ""
-        };
-        format!("cannot reach Redis at {}: {err}{hint}", self.at)
-    }
+fn no_sale(redis: &Redis) -> String {
+    let at = &redis.at;
+    format!("no sale in Redis at {at}: start a seckill without --join to set one up")
 }

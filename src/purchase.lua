@@ -2,7 +2,7 @@
 -- between the stock check and the decrement, so no lock and no retry.
 -- KEYS[1] = commodity:num, KEYS[2] = user:id, ARGV[1] = the user id.
 -- Returns nil when no sale is set up, else {response_num, stock left};
--- the codes are those of src/answer.rs.
+-- the codes are those of `Answer` in src/purchase.rs.
 local stock = tonumber(redis.call('GET', KEYS[1]))
 if stock == nil then
   return false

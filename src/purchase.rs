@@ -3,14 +3,42 @@
 //! first oversells, the tutorial's second does not but leaves stock unsold,
 //! the third sells out at the price of retries, the fourth in one step.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use clap::ValueEnum;
 use redis::{Connection, Script};
 
-use crate::answer::Answer;
-use crate::keys;
+use crate::permits::Permits;
+use crate::pool::{Pool, Trouble};
+use crate::sale::keys;
+
+/// What a buyer is told: the tutorial's `response_num`, plus -3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// 1: bought one. Python: `jsonify(user_id=userid, response_num=1)`.
+    Bought { remaining: i64 },
+    /// -1: nothing left. Python: `print('The second kill is over')`.
+    SoldOut,
+    /// -2: this user id already bought. Python: `rpipe.sismember('user:id', userid)`.
+    Repeat,
+    /// -3: another buyer changed the stock between WATCH and EXEC, so Redis
+    /// refused the transaction. The Python has no answer for it (`execute()`
+    /// raises WatchError and Flask answers 500); it is how stock stays unsold.
+    Conflict,
+}
+
+impl Answer {
+    /// The `response_num` sent to the buyer.
+    pub fn code(self) -> i64 {
+        match self {
+            Answer::Bought { .. } => 1,
+            Answer::SoldOut => -1,
+            Answer::Repeat => -2,
+            Answer::Conflict => -3,
+        }
+    }
+}
 
 /// How a purchase is made: `--strategy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -35,42 +63,21 @@ impl Strategy {
             Strategy::Lua => "lua",
         }
     }
-
-    /// How many purchases may race at once, for a strategy that limits it.
-    pub fn racers_at_once(self) -> Option<usize> {
-        (self == Strategy::WatchRetry).then_some(RACERS_AT_ONCE)
-    }
-
-    /// Makes one purchase for `user_id`.
-    pub fn buy(
-        self,
-        con: &mut Connection,
-        user_id: &str,
-        retries: u32,
-    ) -> Result<Outcome, SaleError> {
-        match self {
-            Strategy::Naive => naive(con, user_id).map(Outcome::from),
-            Strategy::Watch => watch(con, user_id).map(Outcome::from),
-            Strategy::WatchRetry => watch_retry(con, user_id, retries),
-            Strategy::Lua => lua(con, user_id).map(Outcome::from),
-        }
-    }
 }
 
-/// The default of `--retries`; see the README for how it was chosen.
+/// The default of `--retries`: a lost race means another buyer bought, so
+/// the bound is only what one request may cost (200 round trips).
 pub const DEFAULT_RETRIES: u32 = 100;
 
-/// How many `watch-retry` purchases race at once on one server; the other
-/// buyers wait in turn. With all of `ab -c 100` racing, each purchase lost
-/// two races on average and one in a hundred waited three times as long as
-/// the median; four at a time still race, but rarely lose many times.
+/// How many watch-retry purchases race at once on one server; the other
+/// buyers wait their turn. With all of `ab -c 100` racing, a purchase lost
+/// two races on average and the unlucky many in a row.
 pub const RACERS_AT_ONCE: usize = 4;
 
-/// How long a buyer waits for a turn to race before answering 503: turns
-/// come in milliseconds unless Redis stalls.
+/// How long a watch-retry buyer waits for a turn to race before 503 busy.
 pub const TURN_WAIT: Duration = Duration::from_secs(1);
 
-/// A purchase's answer, and how many of its EXECs a WATCH aborted on the way.
+/// A purchase's answer, and how many of its EXECs a WATCH aborted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
     pub answer: Answer,
@@ -84,46 +91,53 @@ impl From<Answer> for Outcome {
     }
 }
 
-/// Why Redis gave no answer about the sale.
-#[derive(Debug)]
-pub enum SaleError {
-    /// `commodity:num` is missing: no sale was started, or Redis lost it.
-    NoSale,
-    /// Redis could not be reached, or answered with an error.
-    Redis(redis::RedisError),
-    /// The step that sells was sent, but its reply timed out or the
-    /// connection dropped: Redis may have sold the item or not. Telling the
-    /// buyer "failed" would be a lie half the time.
-    MaybeSold(redis::RedisError),
+/// The strategy of this server, and what it needs.
+pub struct Purchase {
+    pub strategy: Strategy,
+    retries: u32,
+    /// watch-retry's turns to race.
+    racers: Arc<Permits>,
 }
 
-impl SaleError {
-    /// The error of the step that changes the sale.
-    fn after_sending(err: redis::RedisError) -> SaleError {
-        if err.is_timeout() || err.is_connection_dropped() {
-            SaleError::MaybeSold(err)
-        } else {
-            SaleError::Redis(err)
+impl Purchase {
+    /// Loads the Lua script into Redis when the strategy needs it.
+    pub fn new(strategy: Strategy, retries: u32, con: &mut Connection) -> redis::RedisResult<Self> {
+        if strategy == Strategy::Lua {
+            SCRIPT.load(con)?;
         }
+        let racers = Permits::new(RACERS_AT_ONCE);
+        Ok(Purchase {
+            strategy,
+            retries,
+            racers,
+        })
     }
-}
 
-impl From<redis::RedisError> for SaleError {
-    fn from(err: redis::RedisError) -> Self {
-        SaleError::Redis(err)
+    /// Makes one purchase for `user_id`.
+    pub fn buy(&self, pool: &Pool, user_id: &str) -> Result<Outcome, Trouble> {
+        match self.strategy {
+            Strategy::Naive => pool.run(|con| naive(con, user_id)).map(Outcome::from),
+            Strategy::Watch => pool.run(|con| watch(con, user_id)).map(Outcome::from),
+            Strategy::WatchRetry => {
+                // A turn first, before taking a connection that would sit idle meanwhile.
+                let _turn = self.racers.acquire(TURN_WAIT).ok_or(Trouble::Busy)?;
+                pool.run(|con| watch_retry(con, user_id, self.retries))
+            }
+            Strategy::Lua => pool.run(|con| lua(con, user_id)).map(Outcome::from),
+        }
     }
 }
 
 /// What the tutorial warns against: read the stock, and if some is left,
 /// take one. Between the GET and the DECR other buyers read the same stock,
 /// so the last item is sold many times over.
-pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
+pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, Trouble> {
     let (stock, bought): (Option<i64>, bool) = redis::pipe()
         .get(keys::STOCK)
         .sismember(keys::WINNERS, user_id)
         .query(con)?;
     match stock {
-        None => Err(SaleError::NoSale),
+        None => Err(Trouble::NoSale),
         Some(stock) if stock < 1 => Ok(Answer::SoldOut),
         Some(_) if bought => Ok(Answer::Repeat),
         Some(_) => {
@@ -131,7 +145,7 @@ pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
                 .decr(keys::STOCK, 1)
                 .sadd(keys::WINNERS, user_id)
                 .query(con)
-                .map_err(SaleError::after_sending)?;
+                .map_err(Trouble::after_sending)?;
             Ok(Answer::Bought { remaining })
         }
     }
@@ -140,14 +154,13 @@ pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
 /// The tutorial's optimistic lock: WATCH the stock, check it and the buyer,
 /// then MULTI/DECR/SADD/EXEC. Redis refuses the EXEC (nil) when anyone changed
 /// the stock after our WATCH, so two buyers can never take the last item.
-pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
+pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, Trouble> {
     // Python: rpipe.watch('commodity:num')
     //         if int(rpipe.get('commodity:num')) < 1: ...
     //         elif rpipe.sismember('user:id', userid): ...
-    // They go to Redis in one write, behind an UNWATCH: an early answer
-    // below leaves its pooled connection watching, as the Python does, and a
-    // stale WATCH must not abort this purchase's EXEC. Sending UNWATCH here
-    // rather than with the early answer saves that answer a round trip.
+    // In one write, behind an UNWATCH: an early answer below leaves its
+    // pooled connection watching, as the Python does, and a stale WATCH must
+    // not abort this purchase's EXEC.
     let (stock, bought): (Option<i64>, bool) = redis::pipe()
         .cmd("UNWATCH")
         .ignore()
@@ -158,20 +171,19 @@ pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
         .sismember(keys::WINNERS, user_id)
         .query(con)?;
     match stock {
-        None => return Err(SaleError::NoSale),
+        None => return Err(Trouble::NoSale),
         Some(stock) if stock < 1 => return Ok(Answer::SoldOut),
         Some(_) if bought => return Ok(Answer::Repeat),
         Some(_) => {}
     }
     // Python: rpipe.multi(); rpipe.decr('commodity:num', amount=1);
     //         rpipe.sadd('user:id', userid); reslist = rpipe.execute()
-    // MULTI, DECR, SADD and EXEC go in one write too.
     let exec: Option<(i64, i64)> = redis::pipe()
         .atomic()
         .decr(keys::STOCK, 1)
         .sadd(keys::WINNERS, user_id)
         .query(con)
-        .map_err(SaleError::after_sending)?;
+        .map_err(Trouble::after_sending)?;
     Ok(match exec {
         Some((remaining, _added)) => Answer::Bought { remaining },
         None => Answer::Conflict,
@@ -180,13 +192,8 @@ pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
 
 /// The tutorial's transaction, made again after each lost race, at most
 /// `retries` more times. Every lost race means another buyer got an item,
-/// so retrying makes progress and the stock sells out. The caller lets only
-/// `RACERS_AT_ONCE` buyers in here at once.
-pub fn watch_retry(
-    con: &mut Connection,
-    user_id: &str,
-    retries: u32,
-) -> Result<Outcome, SaleError> {
+/// so retrying makes progress and the stock sells out.
+pub fn watch_retry(con: &mut Connection, user_id: &str, retries: u32) -> Result<Outcome, Trouble> {
     let mut conflicts = 0;
     loop {
         let answer = watch(con, user_id)?;
@@ -204,30 +211,21 @@ pub fn watch_retry(
 /// with EVALSHA and loads it again when Redis answers NOSCRIPT (a restart).
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("purchase.lua")));
 
-/// Loads the script into Redis (SCRIPT LOAD), so purchases call it by SHA1.
-pub fn load_script(con: &mut Connection) -> redis::RedisResult<()> {
-    SCRIPT.load(con).map(drop)
-}
-
 /// The whole purchase as one Lua script that Redis runs without letting any
 /// other command in: one round trip, no lock, no lost race.
-pub fn lua(con: &mut Connection, user_id: &str) -> Result<Answer, SaleError> {
+pub fn lua(con: &mut Connection, user_id: &str) -> Result<Answer, Trouble> {
     let reply: Option<(i64, i64)> = SCRIPT
         .key(keys::STOCK)
         .key(keys::WINNERS)
         .arg(user_id)
         .invoke(con)
-        .map_err(SaleError::after_sending)?;
-    let (code, stock) = reply.ok_or(SaleError::NoSale)?;
-    Answer::from_code(code, stock).ok_or_else(|| {
-        let detail = format!("the purchase script answered {code}");
-        SaleError::Redis(
-            (
-                redis::ErrorKind::UnexpectedReturnType,
-                "unknown code",
-                detail,
-            )
-                .into(),
-        )
-    })
+        .map_err(Trouble::after_sending)?;
+    match reply.ok_or(Trouble::NoSale)? {
+        (1, remaining) => Ok(Answer::Bought { remaining }),
+        (-1, _) => Ok(Answer::SoldOut),
+        (-2, _) => Ok(Answer::Repeat),
+        (code, _) => Err(Trouble::Redis(format!(
+            "the purchase script answered {code}"
+        ))),
+    }
 }

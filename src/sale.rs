@@ -1,10 +1,24 @@
-//! The sale kept in Redis: starting it, and reading it back.
+//! The sale kept in Redis: its keys, starting it, and reading it back.
 
 use std::fmt;
 
 use redis::{Connection, RedisResult};
 
-use crate::keys;
+/// The Redis keys of a sale: the only place their names are written.
+pub mod keys {
+    /// The stock left. Python: `pyredis.set(name='commodity:num', value=500)`.
+    pub const STOCK: &str = "commodity:num";
+
+    /// The set of user ids that bought. Python: `pyredis.sadd('user:id', 'null')`.
+    pub const WINNERS: &str = "user:id";
+
+    /// The member the tutorial puts in `user:id` at start; it is not a winner.
+    pub const SENTINEL: &str = "null";
+
+    /// The stock the sale started with, so an audit can tell sold from
+    /// oversold after the server is gone. The Python only printed it.
+    pub const INITIAL_STOCK: &str = "commodity:initial";
+}
 
 /// Starts a fresh sale, as the Python does at import time:
 /// `pyredis.set(name='commodity:num', value=500)` and `pyredis.sadd('user:id', 'null')`.

@@ -1,27 +1,26 @@
-//! The HTTP server: one thread per request, as Flask's threaded server, and a
-//! graceful stop on Ctrl-C or SIGTERM.
-//! Python: app.run(host='', port=5000)
+//! The HTTP server: one thread per request, as Flask's threaded server,
+//! the limits that keep any client from holding it, and a graceful stop on
+//! Ctrl-C or SIGTERM. Python: app.run(host='', port=5000)
 
 use std::io;
-use std::net::{Shutdown, TcpListener, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rlimit::Resource;
 use socket2::{Domain, Socket, Type};
-use tiny_http::{Limits, Request, ResponseBox, Server};
+use tiny_http::{ListenAddr, Request, ResponseBox, Server};
 
-use crate::log::{say, warn};
-use crate::redis_pool::POOL_SIZE;
-use crate::responses::{self, Cause};
+use crate::config::Config;
+use crate::http::{self, Cause};
+use crate::pool::POOL_SIZE;
+use crate::report::{say, warn};
 
-/// Connections the kernel holds for the server before it accepts them. With
-/// std's 128, `ab -c 1000` overflowed the queue, and a dropped connection
-/// waits a second before the client tries again. The kernel caps this at
-/// net.core.somaxconn.
+/// Connections the kernel queues before the server accepts them. With std's
+/// 128, `ab -c 1000` overflowed it, and a dropped connection waits a second
+/// before the client tries again. The kernel caps it at net.core.somaxconn.
 const LISTEN_BACKLOG: i32 = 4096;
 
 /// How long a stop waits for the requests in flight before it reports
@@ -31,60 +30,74 @@ pub const STOP_WAIT: Duration = Duration::from_secs(10);
 /// How long a stop goes on answering 503 to connections already open.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// Descriptors kept for the Redis pool and everything else but clients.
-const OTHER_FILES: u64 = POOL_SIZE as u64 + 64;
-
-/// The server, and a handle on its listening socket, so a stop can close it
-/// while tiny_http still holds it.
-pub struct Listener {
-    pub server: Server,
-    pub socket: Socket,
+/// Serves on `--bind` until Ctrl-C or SIGTERM, each request on a thread of
+/// its own, given to `handle`; a panic in `handle` ends that thread only.
+/// `listening` is told the address once connections are taken.
+pub fn run(
+    config: &Config,
+    handle: impl Fn(Request) + Send + Sync + 'static,
+    listening: impl FnOnce(&ListenAddr),
+) -> Result<(), String> {
+    let limits = config.http_limits(fit_connections(config.max_connections));
+    let (server, socket) = bind(&config.bind, limits)?;
+    let server = Arc::new(server);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (wake, signalled) = (Arc::downgrade(&server), Arc::clone(&stopping));
+    ctrlc::set_handler(move || {
+        if signalled.swap(true, Ordering::SeqCst) {
+            warn("seckill: stopped at once, without the report");
+            std::process::exit(130);
+        }
+        if let Some(server) = wake.upgrade() {
+            server.unblock();
+        }
+    })
+    .map_err(|err| format!("cannot catch Ctrl-C: {err}"))?;
+    listening(&server.server_addr());
+    // Each request thread holds a clone: the count of the others is in flight.
+    let in_flight = Arc::new(());
+    serve(&server, handle, &stopping, &in_flight)
+        .map_err(|err| format!("the HTTP listener stopped: {err}; stopping the server"))?;
+    stop(&server, &socket, &in_flight);
+    Ok(())
 }
 
-/// Opens the listening socket and the server on it.
-pub fn bind(addr: &str, limits: Limits) -> Result<Listener, String> {
+/// The server on a listening socket of our own, kept so a stop can close it.
+fn bind(addr: &str, limits: tiny_http::Limits) -> Result<(Server, Socket), String> {
     let failed = |err: io::Error| {
         format!(
             "cannot listen on {addr}: {err}; is another seckill running? try --bind 127.0.0.1:5001"
         )
     };
-    let addrs = addr.to_socket_addrs().map_err(failed)?;
-    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
-    for addr in addrs {
-        match listen(addr) {
-            Ok(socket) => {
-                let handle = socket.try_clone().map_err(failed)?;
-                let listener = TcpListener::from(socket);
-                let server = Server::from_listener_with_limits(listener, None, limits)
-                    .map_err(|err| failed(io::Error::other(err.to_string())))?;
-                return Ok(Listener {
-                    server,
-                    socket: handle,
-                });
-            }
-            Err(err) => last = err,
-        }
-    }
-    Err(failed(last))
-}
-
-fn listen(addr: std::net::SocketAddr) -> io::Result<Socket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    let addr: SocketAddr = addr
+        .to_socket_addrs()
+        .map_err(failed)?
+        .next()
+        .ok_or_else(|| {
+            failed(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no address to listen on",
+            ))
+        })?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).map_err(failed)?;
     // As std does: a restarted server can listen while old connections linger.
-    socket.set_reuse_address(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(socket)
+    socket.set_reuse_address(true).map_err(failed)?;
+    socket.bind(&addr.into()).map_err(failed)?;
+    socket.listen(LISTEN_BACKLOG).map_err(failed)?;
+    let listener = TcpListener::from(socket.try_clone().map_err(failed)?);
+    let server = Server::from_listener_with_limits(listener, None, limits);
+    let server = server.map_err(|err| failed(io::Error::other(err.to_string())))?;
+    Ok((server, socket))
 }
 
 /// Raises the soft limit of open files to the hard one, and returns how
-/// many connections fit in it, at most `wanted`: each connection holds a
-/// descriptor, so `ab -c 1000` needs more than the usual 1024 with the pool.
-/// Says what it did, and when the limit leaves less room than wanted.
-pub fn fit_connections(wanted: usize) -> usize {
-    let before = Resource::NOFILE.get().map_or(0, |(soft, _)| soft);
+/// many connections fit in it, at most `wanted`: each holds a descriptor,
+/// and the pool and the rest keep theirs.
+fn fit_connections(wanted: usize) -> usize {
+    let before = rlimit::Resource::NOFILE.get().map_or(0, |(soft, _)| soft);
     let after = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(before);
-    let room = usize::try_from(after.saturating_sub(OTHER_FILES)).unwrap_or(usize::MAX);
+    let others = u64::from(POOL_SIZE) + 64;
+    let room = usize::try_from(after.saturating_sub(others)).unwrap_or(usize::MAX);
     if after > before {
         say(format!(
             "seckill: raised the open-files limit from {before} to {after}: room for about {room} connections at once"
@@ -99,139 +112,87 @@ pub fn fit_connections(wanted: usize) -> usize {
     room.min(wanted)
 }
 
-/// Raises `stopping` on Ctrl-C or SIGTERM and wakes the server. A second
-/// signal ends the process at once.
-pub fn stop_on_signal(server: Weak<Server>, stopping: Arc<AtomicBool>) -> Result<(), String> {
-    ctrlc::set_handler(move || {
-        if stopping.swap(true, Ordering::SeqCst) {
-            warn("seckill: stopped at once, without the report");
-            std::process::exit(130);
-        }
-        if let Some(server) = server.upgrade() {
-            server.unblock();
-        }
-    })
-    .map_err(|err| format!("cannot catch Ctrl-C: {err}"))
-}
-
-/// What to say when the listener stops.
-pub fn listener_failed(why: &str) -> String {
-    format!("the HTTP listener stopped: {why}; stopping the server")
-}
-
-/// Serves until `stopping` is raised: each request on a thread of its own,
-/// given to `handle`. A panic in `handle` ends that thread only. Then the
-/// listener closes, so new connections are refused; requests already read
-/// are answered 503 while those in flight finish, for at most `STOP_WAIT`.
-pub fn serve(
-    server: Arc<Server>,
-    socket: Socket,
+/// Hands each request to a thread of its own until `stopping` is raised.
+fn serve(
+    server: &Server,
     handle: impl Fn(Request) + Send + Sync + 'static,
     stopping: &AtomicBool,
+    in_flight: &Arc<()>,
 ) -> io::Result<()> {
     let handle = Arc::new(handle);
-    let in_flight = Arc::new(InFlight::default());
     let refuser = Refuser::start()?;
     loop {
         let request = match server.recv() {
             Ok(request) => request,
-            Err(_) if stopping.load(Ordering::SeqCst) => break,
+            Err(_) if stopping.load(Ordering::SeqCst) => return Ok(()),
             // tiny_http's accept loop ended; a deaf server is no server.
             Err(err) => return Err(err),
         };
-        let handle = Arc::clone(&handle);
-        let counted = in_flight.enter();
+        let (handle, counted) = (Arc::clone(&handle), Arc::clone(in_flight));
         let handoff = Arc::new(Mutex::new(Some(request)));
         let taken = Arc::clone(&handoff);
         let spawned = thread::Builder::new()
-            .name("request".to_string())
+            .name("request".into())
             .spawn(move || {
-                let _counted = counted;
+                let _counted = counted; // dropped also if `handle` panics
                 if let Some(request) = lock(&taken).take() {
                     handle(request);
                 }
             });
-        // Out of threads, the request goes back to this thread, which hands
-        // it to the refuser: answering here could wait on a client that
-        // does not read, and every other request would wait behind it.
+        // Out of threads, the request comes back here and goes to the
+        // refuser: answering here could wait on a client that does not
+        // read, and every other request would wait behind it.
         if let Err(err) = spawned
             && let Some(request) = lock(&handoff).take()
         {
             let what = format!("busy: the server could not start a thread ({err}); try again");
-            refuser.answer(request, responses::error(503, Cause::Busy, what));
+            refuser.answer(request, http::error(503, Cause::Busy, what));
         }
     }
+}
+
+/// Closes the listener, so new connections are refused, and answers 503 to
+/// requests that still come on open connections while those in flight
+/// finish: for `STOP_GRACE` at least, `STOP_WAIT` at most.
+fn stop(server: &Server, socket: &Socket, in_flight: &Arc<()>) {
+    let count = || Arc::strong_count(in_flight) - 1;
     // Wakes tiny_http's accept loop with an error, and it ends.
     let _ = socket.shutdown(Shutdown::Read);
-    let waiting = in_flight.count();
-    if waiting > 0 {
+    let Ok(refuser) = Refuser::start() else {
+        return;
+    };
+    let wait = STOP_WAIT.as_secs();
+    if count() > 0 {
+        let waiting = count();
         say(format!(
-            "seckill: stopping; waiting up to {} s for {waiting} requests in flight",
-            STOP_WAIT.as_secs()
+            "seckill: stopping; waiting up to {wait} s for {waiting} requests in flight"
         ));
     }
-    let deadline = Instant::now() + STOP_WAIT;
-    while in_flight.count() > 0 && Instant::now() < deadline {
+    let started = Instant::now();
+    while started.elapsed() < STOP_WAIT && (count() > 0 || started.elapsed() < STOP_GRACE) {
         if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(10)) {
-            refuser.answer(request, responses::closing());
+            refuser.answer(request, http::closing());
         }
     }
-    let left = in_flight.count();
+    let left = count();
     if left > 0 {
         warn(format!(
-            "seckill: {left} requests still in flight after {} s; reporting without their answers",
-            STOP_WAIT.as_secs()
+            "seckill: {left} requests still in flight after {wait} s; reporting without their answers"
         ));
     }
-    // Connections accepted before the close may still send a request.
-    let grace = Instant::now() + STOP_GRACE;
-    while Instant::now() < grace {
-        match server.recv_timeout(Duration::from_millis(50)) {
-            Ok(Some(request)) => refuser.answer(request, responses::closing()),
-            Ok(None) => break,
-            Err(_) => {} // the accept loop's last word as it ends
-        }
-    }
-    Ok(())
 }
 
-/// Counts the requests being answered, so a stop can wait for them.
-#[derive(Default)]
-struct InFlight {
-    count: Mutex<usize>,
-}
-
-/// One request in flight, until dropped (also when its thread panics).
-struct Counted(Arc<InFlight>);
-
-impl InFlight {
-    fn enter(self: &Arc<Self>) -> Counted {
-        *lock(&self.count) += 1;
-        Counted(Arc::clone(self))
-    }
-
-    fn count(&self) -> usize {
-        *lock(&self.count)
-    }
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        *lock(&self.0.count) -= 1;
-    }
-}
-
-/// A thread that answers requests no request thread could take (and those
-/// that arrive while the server stops), one after another, so the main
-/// thread never writes to a client. Each connection has at most one request
-/// in flight, so its queue is bounded by --max-connections.
+/// A thread that answers the requests no request thread could take (and
+/// those that come while the server stops), one after another, so the main
+/// thread never writes to a client. A connection has at most one request in
+/// flight, so its queue is bounded by --max-connections.
 struct Refuser(Sender<(Request, ResponseBox)>);
 
 impl Refuser {
     fn start() -> io::Result<Refuser> {
         let (queue, refused) = mpsc::channel::<(Request, ResponseBox)>();
         thread::Builder::new()
-            .name("refuser".to_string())
+            .name("refuser".into())
             .spawn(move || {
                 for (request, answer) in refused {
                     let _ = request.respond(answer);
@@ -247,7 +208,7 @@ impl Refuser {
 
 /// A request thread that panicked leaves its lock usable: the count and the
 /// handoff stay consistent under it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -258,8 +219,8 @@ mod tests {
 
     use super::*;
 
-    /// The status of a GET, read to the end of the connection.
-    fn status_of(addr: std::net::SocketAddr, path: &str) -> String {
+    /// The status line of a GET, read to the end of the connection.
+    fn status_of(addr: SocketAddr, path: &str) -> String {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -273,21 +234,17 @@ mod tests {
 
     #[test]
     fn a_panic_while_answering_ends_that_request_only() {
-        let listener = bind("127.0.0.1:0", Limits::default()).unwrap();
-        let http = Arc::new(listener.server);
-        let addr = http.server_addr().to_ip().unwrap();
+        let (server, _socket) = bind("127.0.0.1:0", tiny_http::Limits::default()).unwrap();
+        let server = Arc::new(server);
+        let addr = server.server_addr().to_ip().unwrap();
         let stopping = Arc::new(AtomicBool::new(false));
-        let (server, stop) = (Arc::clone(&http), Arc::clone(&stopping));
+        let (serving, stop) = (Arc::clone(&server), Arc::clone(&stopping));
         let serving = thread::spawn(move || {
-            serve(
-                server,
-                listener.socket,
-                |request: Request| {
-                    assert_ne!(request.url(), "/panic", "a bug in a handler");
-                    let _ = request.respond(responses::error(404, Cause::BadRequest, "nothing"));
-                },
-                &stop,
-            )
+            let handle = |request: Request| {
+                assert_ne!(request.url(), "/panic", "a bug in a handler");
+                let _ = request.respond(http::error(404, Cause::BadRequest, "nothing"));
+            };
+            serve(&serving, handle, &stop, &Arc::new(()))
         });
         // A request dropped by a panic is answered 500 by tiny_http.
         assert_eq!(
@@ -296,7 +253,7 @@ mod tests {
         );
         assert_eq!(status_of(addr, "/next"), "HTTP/1.1 404 Not Found");
         stopping.store(true, Ordering::SeqCst);
-        http.unblock();
+        server.unblock();
         serving.join().unwrap().unwrap();
     }
 }

@@ -1,6 +1,9 @@
-// The last minute of the sale on a canvas: stock left falling from the
-// initial stock, and conflicts (lost races) climbing.
+// The sale on a canvas: stock left falling from the initial stock, and
+// conflicts (lost races) climbing. The time axis follows the sale: it starts
+// just before the figures began to move, at most a minute ago, and shows at
+// least four seconds (eight samples), so a sale of a few seconds fills the width.
 const WINDOW_MS = 60_000;
+const SHORTEST_MS = 4_000;
 const STOCK_COLOUR = "#1f6fd6";
 const CONFLICTS_COLOUR = "#d65f00";
 
@@ -35,17 +38,18 @@ export class Chart {
     const font = 11 * ratio;
     ctx.font = `${font}px system-ui, sans-serif`;
     ctx.fillStyle = "#555";
-    ctx.fillText("60 s ago", pad, height - pad);
+    const now = this.points.length > 0 ? this.points[this.points.length - 1].time : 0;
+    const span = this.span(now);
+    ctx.fillText(`${Math.round(span / 1000)} s ago`, pad, height - pad);
     ctx.textAlign = "right";
     ctx.fillText("now", width - pad, height - pad);
     ctx.textAlign = "left";
     if (this.points.length === 0) {
       return;
     }
-    const now = this.points[this.points.length - 1].time;
     const top = font + 2 * pad;
     const bottom = height - font - 2 * pad;
-    const x = (time) => pad + (width - 2 * pad) * (1 - (now - time) / WINDOW_MS);
+    const x = (time) => pad + (width - 2 * pad) * Math.max(0, 1 - (now - time) / span);
     // A share of the height, 0 at the bottom; naive's oversold stock stays on the axis.
     const y = (share) => bottom - (bottom - top) * Math.min(1, Math.max(0, share));
     const initial = Math.max(1, this.points[this.points.length - 1].initial);
@@ -58,6 +62,15 @@ export class Chart {
     ctx.textAlign = "right";
     ctx.fillText(`conflicts ${this.points[this.points.length - 1].conflicts}`, width - pad, font + pad);
     ctx.textAlign = "left";
+  }
+
+  // How much time the axis shows: from the last sample before the figures
+  // first moved, within the last minute, and at least SHORTEST_MS.
+  span(now) {
+    const first = this.points[0];
+    const moved = this.points.findIndex((p) => p.stock !== first.stock || p.conflicts !== first.conflicts);
+    const start = moved > 0 ? this.points[moved - 1].time : now;
+    return Math.min(WINDOW_MS, Math.max(SHORTEST_MS, now - start));
   }
 
   line(share, colour, ctx, x, y, ratio) {

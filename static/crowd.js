@@ -22,6 +22,9 @@ document.getElementById("crowd").addEventListener("submit", async (event) => {
   let maybe = 0, refused = 0, unreachable = 0, firstProblem = "";
   const started = performance.now();
   fire.disabled = true;
+  // The single purchase's lines would read as part of the crowd's answer.
+  document.getElementById("rep").textContent = "";
+  document.getElementById("res").textContent = "";
   tally.textContent = `Firing ${n} buyers…`;
   await Promise.all(Array.from({ length: n }, async (_, i) => {
     try {

@@ -6,10 +6,13 @@ import { ANSWERS, UNREACHABLE, post, problem } from "./buy.js";
 const user = document.getElementById("user");
 const rep = document.getElementById("rep");
 const res = document.getElementById("res");
+const tally = document.getElementById("crowd-tally");
 
 // A form, so Enter in the id field submits as the button does.
 document.getElementById("buy").addEventListener("submit", async (event) => {
   event.preventDefault();
+  // An earlier crowd's tally, or its problem, is not this purchase's answer.
+  tally.textContent = "";
   const id = user.value.trim();
   if (id === "") {
     rep.textContent = "";

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use redis::Commands;
 
-const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+const FORM: (&str, &str) = ("Content-Type", common::FORM);
 
 #[test]
 fn each_bad_purchase_gets_its_own_4xx() {

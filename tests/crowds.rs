@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::tools::{ab, assert_ab_clean, run};
-use common::{Redis, Seckill, limit_open_files};
+use common::{FORM, Redis, Seckill, limit_open_files};
 use redis::Commands;
 
 /// The loads take the whole machine: one at a time.
@@ -33,8 +33,7 @@ fn ab_with_a_thousand_at_once_loses_no_connection() {
     let server = Seckill::start(&redis, &["--quiet"]);
     let url = format!("http://{}/seckill", server.addr);
     let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
-    let form = "application/x-www-form-urlencoded";
-    let report = ab(&["-n", "5000", "-c", "1000", "-p", postfile, "-T", form, &url]);
+    let report = ab(&["-n", "5000", "-c", "1000", "-p", postfile, "-T", FORM, &url]);
     assert_ab_clean(&report, 5000);
     assert_balanced(&redis);
 }

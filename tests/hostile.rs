@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 use common::health::{Figures, assert_recovers, assert_sale_exact, threads_named};
 use common::tools::{ab, assert_ab_clean};
 use common::{
-    Redis, Seckill, buy, connect, form_body, get, read_until_closed, send, status_lines, wait_for,
+    FORM, Redis, Seckill, buy, connect, form_body, get, read_until_closed, send, status_lines,
+    wait_for,
 };
 use redis::Commands;
 
@@ -32,8 +33,6 @@ fn alone() -> std::sync::MutexGuard<'static, ()> {
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
-
-const FORM: &str = "application/x-www-form-urlencoded";
 
 /// Short limits, so that the attacks that wait for them end soon.
 const QUICK: [&str; 8] = [

@@ -94,39 +94,6 @@ fn redis_url_comes_from_the_environment_too() {
     assert_eq!(stock, 500, "the sale was set up in the Redis of REDIS_URL");
 }
 
-/// The variables a running process was started with.
-fn environment_of(pid: u32) -> Vec<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
-    raw.split(|&b| b == 0)
-        .map(|var| String::from_utf8_lossy(var).into_owned())
-        .collect()
-}
-
-#[test]
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn the_server_runs_with_glibcs_thread_caches_off_unless_the_user_sized_them() {
-    let redis = Redis::start();
-    let server = Seckill::start_with(&redis, &[], |command| {
-        command.env_remove("GLIBC_TUNABLES");
-    });
-    let env = environment_of(server.pid());
-    assert!(
-        env.contains(&"GLIBC_TUNABLES=glibc.malloc.tcache_count=0".to_string()),
-        "{env:?}"
-    );
-    assert_eq!(buy(server.addr, "ann").code(), 1, "and it still sells");
-
-    let own = "glibc.malloc.tcache_count=3";
-    let server = Seckill::start_with(&redis, &["--join"], |command| {
-        command.env("GLIBC_TUNABLES", own);
-    });
-    let env = environment_of(server.pid());
-    assert!(
-        env.contains(&format!("GLIBC_TUNABLES={own}")),
-        "the user's own count stands: {env:?}"
-    );
-}
-
 #[test]
 fn sigterm_under_load_answers_what_is_in_flight_and_the_report_agrees() {
     let redis = Redis::start();

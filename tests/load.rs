@@ -48,7 +48,7 @@ fn the_tutorials_ab_command_completes_without_failures() {
     let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
     let ab = Command::new("ab")
         .args(["-n", "1000", "-c", "100", "-p", postfile])
-        .args(["-T", "application/x-www-form-urlencoded", &url])
+        .args(["-T", common::FORM, &url])
         .output()
         .unwrap_or_else(|err| {
             panic!("cannot run ab ({err}): install it with `apt-get install apache2-utils`")

@@ -5,7 +5,7 @@ mod common;
 
 use std::thread;
 
-use common::{Redis, Seckill, buy, request};
+use common::{FORM, Redis, Seckill, buy, post_form, request};
 use redis::Commands;
 
 #[test]
@@ -76,9 +76,8 @@ fn answers_conflict_when_the_stock_changes_after_watch() {
 fn the_postfile_id_is_trimmed_and_suffixed() {
     let redis = Redis::start();
     let server = Seckill::start(&redis, &["--suffix-max", "9"]);
-    let form = [("Content-Type", "application/x-www-form-urlencoded")];
     // The tutorial's postfile, made by `echo "msg=#ABCD" > postfile`.
-    let reply = request(server.addr, "POST", "/seckill", &form, b"msg=#ABCD\n");
+    let reply = post_form(server.addr, b"msg=#ABCD\n");
     assert_eq!(reply.code(), 1);
     let id = reply.user_id();
     let suffix: u32 = id.strip_prefix("#ABCD").unwrap().parse().unwrap();
@@ -90,7 +89,7 @@ fn the_postfile_id_is_trimmed_and_suffixed() {
 fn bad_forms_get_a_json_error() {
     let redis = Redis::start();
     let server = Seckill::start(&redis, &[]);
-    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    let form = [("Content-Type", FORM)];
     let plain = [("Content-Type", "text/plain")];
     for (headers, body, status) in [
         (&form[..], &b""[..], 400),

@@ -125,7 +125,7 @@ fn a_frozen_redis_is_a_503_within_three_seconds_for_a_queue_of_racers() {
     let mut turns_ran_out = 0;
     for buyer in buyers {
         let error = buyer.join().unwrap();
-        turns_ran_out += usize::from(error.contains("no turn to buy came within a second"));
+        turns_ran_out += usize::from(error.contains("no turn came within a second"));
     }
     assert!(turns_ran_out > 0, "some buyers waited for a turn");
     redis.thaw();

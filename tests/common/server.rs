@@ -1,0 +1,185 @@
+//! The seckill binary, started against a test's Redis on a free port.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::redis_server::Redis;
+use super::signal;
+
+/// The seckill binary, serving on a free loopback port.
+pub struct Seckill {
+    child: Child,
+    pub addr: SocketAddr,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Seckill {
+    /// Starts seckill against `redis` with extra flags, and waits until it listens.
+    pub fn start(redis: &Redis, flags: &[&str]) -> Seckill {
+        Seckill::start_with(redis, flags, |_| {})
+    }
+
+    /// As `start`, with a last say over the command, for limits and the like.
+    pub fn start_with(redis: &Redis, flags: &[&str], adjust: impl FnOnce(&mut Command)) -> Seckill {
+        Seckill::spawn(redis, flags, adjust, Output::Collected)
+    }
+
+    /// As `start`, then closes the server's stdout, as `seckill | head -1` does.
+    pub fn start_then_close_stdout(redis: &Redis, flags: &[&str]) -> Seckill {
+        Seckill::spawn(redis, flags, |_| {}, Output::ClosedAfterListening)
+    }
+
+    fn spawn(
+        redis: &Redis,
+        flags: &[&str],
+        adjust: impl FnOnce(&mut Command),
+        output: Output,
+    ) -> Seckill {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_seckill"));
+        command
+            .args(["--bind", "127.0.0.1:0", "--redis", &redis.url()])
+            .args(flags);
+        adjust(&mut command);
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start the seckill binary");
+        let (listening, on_listening) = mpsc::channel();
+        let stdout = collect(child.stdout.take().unwrap(), Some((listening, output)));
+        let stderr = collect(child.stderr.take().unwrap(), None);
+        let Ok(addr) = on_listening.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            thread::sleep(Duration::from_millis(100));
+            panic!(
+                "seckill did not start listening:\n{}{}",
+                stdout.lock().unwrap(),
+                stderr.lock().unwrap()
+            );
+        };
+        Seckill {
+            child,
+            addr,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server printed on stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM, as `kill` or a service manager does.
+    pub fn terminate(&self) {
+        signal(self.child.id(), libc::SIGTERM);
+    }
+
+    /// Whether the process has ended, and how.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
+    /// Sends SIGTERM and waits (at most 20 s) for the process to end.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        self.terminate();
+        let status = self.wait(Duration::from_secs(20));
+        // The reader threads end at EOF, just after the process.
+        thread::sleep(Duration::from_millis(50));
+        (status, self.stdout())
+    }
+
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("seckill did not stop within {limit:?}:\n{}", self.stdout());
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Seckill {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What becomes of the server's stdout once it listens.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Collected,
+    ClosedAfterListening,
+}
+
+/// Copies a child's output into a string; reports the address of the
+/// "listening on ADDR;" line on `listening`.
+fn collect(
+    pipe: impl Read + Send + 'static,
+    listening: Option<(mpsc::Sender<SocketAddr>, Output)>,
+) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&text);
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let mut heard = false;
+            if let Some((tx, _)) = &listening {
+                let addr = line
+                    .split_once("listening on ")
+                    .and_then(|(_, rest)| rest.split(';').next())
+                    .and_then(|addr| addr.parse().ok());
+                if let Some(addr) = addr {
+                    heard = tx.send(addr).is_ok();
+                }
+            }
+            let mut text = sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+            if heard && matches!(listening, Some((_, Output::ClosedAfterListening))) {
+                break; // drops the pipe: the server's writes now fail
+            }
+        }
+    });
+    text
+}
+
+/// Makes `command` start with this limit of open files (soft and hard).
+pub fn limit_open_files(command: &mut Command, soft: u64, hard: u64) {
+    use std::os::unix::process::CommandExt;
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit(2) only, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
