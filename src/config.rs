@@ -19,9 +19,30 @@ pub struct Config {
     pub bind: String,
 
     // Python: redis.ConnectionPool(host='', port=6379, db=0)
-    /// Redis to keep the sale in.
+    /// Redis to keep the sale in. With --sentinel, only its database number
+    /// and password count.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     pub redis: String,
+
+    /// Sentinels to ask which Redis is the master, instead of one fixed
+    /// Redis: when the master fails, they promote a replica and seckill
+    /// follows it.
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT,...")]
+    pub sentinel: Vec<String>,
+
+    /// The name the sentinels know the master by.
+    #[arg(long, default_value = "mymaster", value_name = "NAME")]
+    pub master: String,
+
+    /// After each sale, wait until this many replicas have it (Redis's
+    /// WAIT); a sale they do not confirm in time is answered 503
+    /// unreplicated instead of 1, as a failover could lose it.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub replicas: u32,
+
+    /// Milliseconds to wait for --replicas to confirm a sale.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    pub replica_timeout: u64,
 
     // Python: pyredis.set(name='commodity:num', value=500)
     /// Items on sale at start.

@@ -62,6 +62,15 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
             let answer = json!({ "user_id": user_id, "response_num": outcome.answer.code() });
             http::json(200, &answer)
         }
+        Err(Trouble::Unreplicated(what)) => {
+            app.log.unreplicated(&user_id, &what);
+            app.stats.unreplicated();
+            let cause = Cause::Unreplicated.name();
+            http::json(
+                503,
+                &json!({ "user_id": user_id, "error": what, "cause": cause }),
+            )
+        }
         Err(Trouble::MaybeSold(err)) => {
             app.log
                 .redis_failed(&format!("Redis did not confirm a purchase: {err}"));
@@ -123,7 +132,7 @@ fn answer_trouble(app: &App, trouble: Trouble) -> ResponseBox {
             let what = "busy: a crowd is ahead and no turn came within a second; try again";
             http::error(503, Cause::Busy, what)
         }
-        Trouble::Redis(what) | Trouble::MaybeSold(what) => {
+        Trouble::Redis(what) | Trouble::MaybeSold(what) | Trouble::Unreplicated(what) => {
             app.log.redis_failed(&what);
             http::error(503, Cause::Redis, what)
         }

@@ -72,6 +72,8 @@ pub enum Cause {
     NoSale,
     /// The purchase reached Redis but its reply was lost: it may have gone through.
     MaybeSold,
+    /// Sold on the master, but not confirmed by `--replicas` in time.
+    Unreplicated,
     /// The server is stopping.
     Closing,
 }
@@ -85,6 +87,7 @@ impl Cause {
             Cause::Redis => "redis",
             Cause::NoSale => "no_sale",
             Cause::MaybeSold => "maybe_sold",
+            Cause::Unreplicated => "unreplicated",
             Cause::Closing => "closing",
         }
     }

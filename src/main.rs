@@ -25,7 +25,7 @@ fn main() -> ExitCode {
 
 fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Python: pyredis = redis.Redis(host='', port=6379, db=0, decode_responses=True)
-    let redis = Redis::open(&config.redis)?;
+    let redis = Redis::open(&config.redis, &config.sentinel, &config.master)?;
     let mut con = redis.connect()?;
     if config.audit {
         return audit(&redis, &mut con);
@@ -36,7 +36,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
         // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
         sale::start(&mut con, config.stock).map_err(|err| redis.failed(err))?;
     }
-    let purchase = Purchase::new(config.strategy, config.retries, &mut con);
+    let purchase = Purchase::new(config, &mut con);
     let purchase = purchase.map_err(|err| redis.failed(err))?;
 
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)

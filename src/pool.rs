@@ -3,11 +3,12 @@
 //! `pool = redis.ConnectionPool(host='', port=6379, db=0)`.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::io::tcp::TcpSettings;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Client, Connection, ConnectionAddr, ConnectionLike, IntoConnectionInfo, RedisError};
 
 use crate::permits::Permits;
@@ -29,11 +30,45 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// may have restarted meanwhile. Under load none waits this long.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// The Redis of `--redis`, and how to name it in messages.
+/// The Redis of the sale, and how to name it in messages.
 pub struct Redis {
-    client: Client,
-    /// The URL without any password in it.
+    source: Arc<Source>,
+    /// Where it is, without any password.
     pub at: String,
+}
+
+/// Where connections go: the one Redis of `--redis`, or the master that
+/// the sentinels of `--sentinel` name. Sentinels are Redis's own failover:
+/// they watch a master and its replicas, and promote a replica when the
+/// master fails; each new connection asks them which server is master now.
+enum Source {
+    Url(Client),
+    Sentinel(Mutex<SentinelClient>),
+}
+
+impl Source {
+    fn connect(&self) -> Result<Connection, RedisError> {
+        let client = match self {
+            Source::Url(client) => client.clone(),
+            Source::Sentinel(sentinels) => {
+                let mut sentinels = sentinels.lock().unwrap_or_else(PoisonError::into_inner);
+                sentinels.get_client()?
+            }
+        };
+        client.get_connection_with_timeout(CONNECT_TIMEOUT)
+    }
+
+    /// Whether a connection still leads to the master of the sale: after a
+    /// failover, the old master comes back as a replica, and refuses writes.
+    fn still_master(&self, con: &mut Connection) -> Result<(), RedisError> {
+        if let Source::Url(_) = self {
+            return redis::cmd("PING").exec(con);
+        }
+        match redis::cmd("ROLE").query::<redis::Role>(con)? {
+            redis::Role::Primary { .. } => Ok(()),
+            _ => Err((redis::ErrorKind::Io, "no longer the master").into()),
+        }
+    }
 }
 
 /// A Redis that could not be reached or failed, and what to do about it.
@@ -46,7 +81,11 @@ pub struct Failed {
 impl fmt::Display for Failed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "cannot reach Redis at {}: {}", self.at, self.err)?;
-        if self.err.is_connection_refusal() || self.err.is_timeout() {
+        if self.at.contains("sentinels") {
+            let hint = "are the sentinels running, and do they name that master? \
+                        (scripts/sentinel-dev.sh starts a set)";
+            write!(f, "; {hint}")?;
+        } else if self.err.is_connection_refusal() || self.err.is_timeout() {
             write!(
                 f,
                 "; start it with `redis-server` (or scripts/redis-dev.sh)"
@@ -59,24 +98,38 @@ impl fmt::Display for Failed {
 impl std::error::Error for Failed {}
 
 impl Redis {
-    pub fn open(url: &str) -> Result<Redis, String> {
+    /// The Redis at `url`; or, with `sentinels`, the master they know as
+    /// `master`, with the database and password of `url`.
+    pub fn open(url: &str, sentinels: &[String], master: &str) -> Result<Redis, String> {
         let bad_url = |err: RedisError| format!("--redis {url}: {err}");
         // Nagle's algorithm would hold a small write back: a buyer gains nothing.
         let nodelay = TcpSettings::default().set_nodelay(true);
         let info = url.into_connection_info().map_err(bad_url)?;
-        let client = Client::open(info.set_tcp_settings(nodelay)).map_err(bad_url)?;
-        let info = client.get_connection_info();
         let db = info.redis_settings().db();
-        let at = match info.addr() {
+        if !sentinels.is_empty() {
+            let node = SentinelNodeConnectionInfo::default()
+                .set_redis_connection_info(info.redis_settings().clone())
+                .set_tcp_settings(nodelay);
+            let addrs: Vec<_> = sentinels.iter().map(|at| format!("redis://{at}")).collect();
+            let (name, kind) = (master.to_string(), SentinelServerType::Master);
+            let client = SentinelClient::build(addrs, name, Some(node), kind)
+                .map_err(|err| format!("--sentinel {}: {err}", sentinels.join(",")))?;
+            let sentinels = sentinels.join(",");
+            let at = format!("the master `{master}` (db {db}) of the sentinels at {sentinels}");
+            let source = Arc::new(Source::Sentinel(Mutex::new(client)));
+            return Ok(Redis { source, at });
+        }
+        let client = Client::open(info.set_tcp_settings(nodelay)).map_err(bad_url)?;
+        let at = match client.get_connection_info().addr() {
             ConnectionAddr::Unix(path) => format!("redis+unix://{}?db={db}", path.display()),
             addr => format!("redis://{addr}/{db}"),
         };
-        Ok(Redis { client, at })
+        let source = Arc::new(Source::Url(client));
+        Ok(Redis { source, at })
     }
 
     pub fn connect(&self) -> Result<Connection, Failed> {
-        let con = self.client.get_connection_with_timeout(CONNECT_TIMEOUT);
-        con.map_err(|err| self.failed(err))
+        self.source.connect().map_err(|err| self.failed(err))
     }
 
     pub fn failed(&self, err: RedisError) -> Failed {
@@ -97,6 +150,9 @@ pub enum Trouble {
     /// The step that sells was sent, but its reply timed out or the
     /// connection dropped: Redis may have sold the item or not.
     MaybeSold(String),
+    /// Sold on the master, but fewer replicas than `--replicas` confirmed it
+    /// in time: a failover now could lose it.
+    Unreplicated(String),
 }
 
 impl From<RedisError> for Trouble {
@@ -129,12 +185,14 @@ impl Trouble {
 pub struct Pool {
     connections: r2d2::Pool<Manager>,
     turns: Arc<Permits>,
+    /// With sentinels, no connection may mean a failover is on.
+    sentinels: bool,
 }
 
 impl Pool {
     pub fn open(redis: &Redis) -> Result<Pool, String> {
         let manager = Manager {
-            client: redis.client.clone(),
+            source: Arc::clone(&redis.source),
             failures: Arc::new(AtomicU64::new(0)),
             ping_failed: AtomicU64::new(u64::MAX),
         };
@@ -146,7 +204,12 @@ impl Pool {
             .build(manager)
             .map_err(|err| format!("cannot open a pool of connections to {}: {err}", redis.at))?;
         let turns = Permits::new(POOL_SIZE as usize);
-        Ok(Pool { connections, turns })
+        let sentinels = matches!(*redis.source, Source::Sentinel(_));
+        Ok(Pool {
+            connections,
+            turns,
+            sentinels,
+        })
     }
 
     /// Runs `work` on a connection, taken in turn.
@@ -157,13 +220,17 @@ impl Pool {
     ) -> Result<T, Trouble> {
         let _turn = self.turns.acquire(CHECKOUT_TIMEOUT).ok_or(Trouble::Busy)?;
         let mut pooled = self.connections.get().map_err(|err| {
-            Trouble::Redis(format!("no connection to Redis within a second: {err}"))
+            Trouble::Redis(if self.sentinels {
+                format!("Redis is failing over, or down: no master within a second ({err}); try again in a few seconds")
+            } else {
+                format!("no connection to Redis within a second: {err}")
+            })
         })?;
         let result = work(&mut pooled.con);
         pooled.last_used = Instant::now();
         // After an error, whether the connection still WATCHes or owes a
         // reply is unknown: it is closed, and the others say PONG first.
-        if let Err(Trouble::Redis(_) | Trouble::MaybeSold(_)) = result {
+        if let Err(Trouble::Redis(_) | Trouble::MaybeSold(_) | Trouble::Unreplicated(_)) = result {
             pooled.failed = true;
             pooled.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -183,7 +250,7 @@ pub struct Pooled {
 
 /// Opens connections with timeouts, and checks them only when in doubt.
 pub struct Manager {
-    client: Client,
+    source: Arc<Source>,
     /// How many requests failed on a connection: when it moves, Redis may
     /// have restarted, and every older connection may be dead.
     failures: Arc<AtomicU64>,
@@ -198,7 +265,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = RedisError;
 
     fn connect(&self) -> Result<Pooled, RedisError> {
-        let con = self.client.get_connection_with_timeout(CONNECT_TIMEOUT)?;
+        let con = self.source.connect()?;
         con.set_read_timeout(Some(IO_TIMEOUT))?;
         con.set_write_timeout(Some(IO_TIMEOUT))?;
         let checked = self.failures.load(Ordering::Relaxed);
@@ -213,7 +280,8 @@ impl r2d2::ManageConnection for Manager {
     }
 
     /// Free while Redis is busy and healthy; after a failure, or a second of
-    /// rest, one PING, so that a restart of Redis costs no buyer an answer.
+    /// rest, one PING (ROLE, with sentinels), so that a restart of Redis or
+    /// a failover costs no buyer an answer.
     fn is_valid(&self, pooled: &mut Pooled) -> Result<(), RedisError> {
         let failures = self.failures.load(Ordering::Relaxed);
         if pooled.checked == failures && pooled.last_used.elapsed() < IDLE_CHECK {
@@ -223,8 +291,8 @@ impl r2d2::ManageConnection for Manager {
             let why = "an older connection did not answer PING either".to_string();
             return Err((redis::ErrorKind::Io, "connection closed unasked", why).into());
         }
-        redis::cmd("PING")
-            .exec(&mut pooled.con)
+        self.source
+            .still_master(&mut pooled.con)
             .inspect_err(|_| self.ping_failed.store(failures, Ordering::Relaxed))?;
         (pooled.checked, pooled.last_used) = (failures, Instant::now());
         Ok(())

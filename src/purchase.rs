@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 use redis::{Connection, Script};
 
+use crate::config::Config;
 use crate::permits::Permits;
 use crate::pool::{Pool, Trouble};
 use crate::sale::keys;
@@ -97,34 +98,60 @@ pub struct Purchase {
     retries: u32,
     /// watch-retry's turns to race.
     racers: Arc<Permits>,
+    /// `--replicas` and `--replica-timeout`: the replicas a sale must reach.
+    replicas: (u32, u64),
 }
 
 impl Purchase {
     /// Loads the Lua script into Redis when the strategy needs it.
-    pub fn new(strategy: Strategy, retries: u32, con: &mut Connection) -> redis::RedisResult<Self> {
-        if strategy == Strategy::Lua {
+    pub fn new(config: &Config, con: &mut Connection) -> redis::RedisResult<Self> {
+        if config.strategy == Strategy::Lua {
             SCRIPT.load(con)?;
         }
-        let racers = Permits::new(RACERS_AT_ONCE);
         Ok(Purchase {
-            strategy,
-            retries,
-            racers,
+            strategy: config.strategy,
+            retries: config.retries,
+            racers: Permits::new(RACERS_AT_ONCE),
+            replicas: (config.replicas, config.replica_timeout),
         })
     }
 
     /// Makes one purchase for `user_id`.
     pub fn buy(&self, pool: &Pool, user_id: &str) -> Result<Outcome, Trouble> {
-        match self.strategy {
-            Strategy::Naive => pool.run(|con| naive(con, user_id)).map(Outcome::from),
-            Strategy::Watch => pool.run(|con| watch(con, user_id)).map(Outcome::from),
-            Strategy::WatchRetry => {
-                // A turn first, before taking a connection that would sit idle meanwhile.
-                let _turn = self.racers.acquire(TURN_WAIT).ok_or(Trouble::Busy)?;
-                pool.run(|con| watch_retry(con, user_id, self.retries))
-            }
-            Strategy::Lua => pool.run(|con| lua(con, user_id)).map(Outcome::from),
+        // watch-retry takes a turn first, before a connection that would sit idle meanwhile.
+        let racing = self.strategy == Strategy::WatchRetry;
+        let _turn = racing
+            .then(|| self.racers.acquire(TURN_WAIT).ok_or(Trouble::Busy))
+            .transpose()?;
+        pool.run(|con| {
+            let outcome = match self.strategy {
+                Strategy::Naive => naive(con, user_id)?.into(),
+                Strategy::Watch => watch(con, user_id)?.into(),
+                Strategy::WatchRetry => watch_retry(con, user_id, self.retries)?,
+                Strategy::Lua => lua(con, user_id)?.into(),
+            };
+            self.replicated(con, outcome)
+        })
+    }
+
+    /// A sale, once `--replicas` replicas have it (Redis's WAIT, on the
+    /// connection that made it). Replication is asynchronous: a master that
+    /// dies right after answering can take the sale with it, and the item
+    /// would be sold again.
+    fn replicated(&self, con: &mut Connection, outcome: Outcome) -> Result<Outcome, Trouble> {
+        let (replicas, timeout) = self.replicas;
+        if replicas == 0 || !matches!(outcome.answer, Answer::Bought { .. }) {
+            return Ok(outcome);
         }
+        let wait = redis::cmd("WAIT").arg(replicas).arg(timeout).query(con);
+        let confirmed: u32 = wait.unwrap_or(0);
+        if confirmed < replicas {
+            return Err(Trouble::Unreplicated(format!(
+                "sold on the master, but {confirmed} of {replicas} replicas confirmed it within \
+                 {timeout} ms: a failover now could lose it"
+            )));
+        }
+        Ok(outcome)
     }
 }
 

@@ -28,6 +28,7 @@ pub struct Log {
     quiet: bool,
     redis_down: Condition,
     no_sale: Condition,
+    unreplicated: Condition,
 }
 
 /// A state that lasts from a failure to the next success: logged when it
@@ -84,6 +85,19 @@ impl Log {
         }
     }
 
+    /// A sale the replicas did not confirm: a line for the buyer, and one
+    /// on stderr when the replicas begin to lag (until they confirm again).
+    pub fn unreplicated(&self, user_id: &str, what: &str) {
+        if !self.quiet {
+            say(format!("user {user_id}: bought on the master only; {what}"));
+        }
+        if self.unreplicated.begins() {
+            warn(format!(
+                "seckill: the replicas do not keep up ({what}); answering 503 unreplicated until they do"
+            ));
+        }
+    }
+
     /// Redis failed; printed once per outage.
     pub fn redis_failed(&self, what: &str) {
         if self.redis_down.begins() {
@@ -108,6 +122,9 @@ impl Log {
         if self.no_sale.ends() {
             warn("seckill: a sale is set up in Redis again");
         }
+        if self.unreplicated.ends() {
+            warn("seckill: the replicas confirm the sales again");
+        }
     }
 }
 
@@ -121,6 +138,7 @@ pub struct Stats {
     conflicts: AtomicU64,
     errors: AtomicU64,
     maybe_sold: AtomicU64,
+    unreplicated: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -153,7 +171,13 @@ impl Stats {
         bump(&self.maybe_sold, 1);
     }
 
-    fn read(&self) -> [(&'static str, u64); 7] {
+    /// Counts a sale made on the master that the replicas did not confirm.
+    pub fn unreplicated(&self) {
+        bump(&self.requests, 1);
+        bump(&self.unreplicated, 1);
+    }
+
+    fn read(&self) -> [(&'static str, u64); 8] {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         [
             ("requests", read(&self.requests)),
@@ -162,6 +186,7 @@ impl Stats {
             ("repeat", read(&self.repeat)),
             ("errors", read(&self.errors)),
             ("maybe_sold", read(&self.maybe_sold)),
+            ("unreplicated", read(&self.unreplicated)),
             ("conflicts", read(&self.conflicts)),
         ]
     }
@@ -184,16 +209,18 @@ impl Stats {
     pub fn summary(&self) -> String {
         let [
             requests,
-            success,
+            bought,
             sold_out,
             repeat,
             errors,
             maybe,
+            unreplicated,
             conflicts,
-        ] = self.read().map(|(_, n)| n);
+        ] = self.read().map(|(_, count)| count);
         format!(
-            "answered:      {requests} purchases: {success} bought, {sold_out} sold out, \
-             {repeat} repeat, {errors} errors, {maybe} maybe sold; {conflicts} conflicts"
+            "answered:      {requests} purchases: {bought} bought, {sold_out} sold out, \
+             {repeat} repeat, {errors} errors, {maybe} maybe sold, {unreplicated} unreplicated; \
+             {conflicts} conflicts"
         )
     }
 }

@@ -156,6 +156,7 @@ fn stats_agree_with_redis_after_a_load() {
             "conflicts",
             "errors",
             "maybe_sold",
+            "unreplicated",
         ];
         assert_eq!(fields, HashSet::from(expected), "{strategy}");
         let (winners, remaining) = sale(&redis);

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod health;
 pub mod redis_server;
+pub mod sentinel;
 pub mod server;
 pub mod tools;
 

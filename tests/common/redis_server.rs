@@ -29,10 +29,32 @@ impl Redis {
 
     /// Starts redis-server with extra arguments, such as `--appendonly yes`.
     pub fn start_with(extra: &[&str]) -> Redis {
+        Redis::start_mode(None, extra)
+    }
+
+    /// Starts a Redis Sentinel that watches the master on `master_port` as
+    /// `mymaster`, and fails over one second after it stops answering.
+    pub fn start_sentinel(master_port: u16) -> Redis {
+        let conf = format!(
+            "sentinel monitor mymaster 127.0.0.1 {master_port} 2\n\
+             sentinel down-after-milliseconds mymaster 1000\n\
+             sentinel failover-timeout mymaster 3000\n\
+             sentinel parallel-syncs mymaster 1\n"
+        );
+        Redis::start_mode(Some(&conf), &[])
+    }
+
+    /// redis-server, or with a sentinel's configuration, a sentinel.
+    fn start_mode(sentinel: Option<&str>, extra: &[&str]) -> Redis {
         let dir = tempfile::tempdir().expect("cannot make a temporary directory");
+        let conf = dir.path().join("sentinel.conf");
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = spawn_redis(port, &dir, extra) {
+            if let Some(sentinel) = sentinel {
+                std::fs::write(&conf, sentinel).expect("cannot write sentinel.conf");
+            }
+            let mode = sentinel.map(|_| conf.as_path());
+            if let Some(child) = spawn_redis(port, &dir, mode, extra) {
                 return Redis { child, port, dir };
             }
         }
@@ -46,7 +68,7 @@ impl Redis {
     pub fn restart(&mut self, extra: &[&str]) {
         self.kill();
         for _ in 0..50 {
-            if let Some(child) = spawn_redis(self.port, &self.dir, extra) {
+            if let Some(child) = spawn_redis(self.port, &self.dir, None, extra) {
                 self.child = child;
                 return;
             }
@@ -124,9 +146,18 @@ impl Drop for WritesHeld {
     }
 }
 
-fn spawn_redis(port: u16, dir: &TempDir, extra: &[&str]) -> Option<Child> {
+fn spawn_redis(
+    port: u16,
+    dir: &TempDir,
+    sentinel: Option<&std::path::Path>,
+    extra: &[&str],
+) -> Option<Child> {
     let port_arg = port.to_string();
-    let mut child = Command::new("redis-server")
+    let mut command = Command::new("redis-server");
+    if let Some(conf) = sentinel {
+        command.arg(conf).arg("--sentinel");
+    }
+    let mut child = command
         .args(["--port", &port_arg, "--bind", "127.0.0.1", "--save", ""])
         .args(["--appendonly", "no", "--enable-debug-command", "local"])
         .arg("--dir")

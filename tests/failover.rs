@@ -1,0 +1,226 @@
+//! A failover on real processes: a master, two replicas and three sentinels
+//! on loopback, seckill following them with `--sentinel`, a crowd of buyers,
+//! and `kill -9` of the master in the middle of the sale.
+//!
+//! Replication is asynchronous, so a sale the master answered a moment
+//! before it died can be missing on the replica that takes its place. To
+//! make that moment certain, the master drops its replicas' links (CLIENT
+//! KILL TYPE replica) while they sleep (DEBUG SLEEP), and sells alone until
+//! it is killed. With `--replicas 1` no buyer is told 1 for such a sale;
+//! without, some are, and the sale is lost. Two replicas, so that after the
+//! failover the new master still has one to confirm sales.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::sentinel::{Topology, sale_in};
+use common::{Seckill, try_buy, wait_for_within};
+
+/// The failovers take the machine: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const BUYERS: usize = 200;
+const LOAD: Duration = Duration::from_secs(9);
+/// When the master's replica link is cut, and when the master is killed.
+const CUT_AT: Duration = Duration::from_secs(2);
+const KILL_AFTER_CUT: Duration = Duration::from_millis(300);
+/// Seconds the replicas sleep: less than the sentinels' down-after (1 s).
+const REPLICAS_SLEEP: f64 = 0.7;
+
+/// One purchase as a buyer saw it.
+struct Attempt {
+    id: String,
+    started: Instant,
+    ended: Instant,
+    /// The status and, for a 200, the response_num.
+    answer: Option<(u16, i64)>,
+    /// For an error, its cause.
+    cause: Option<String>,
+}
+
+/// What a sale through a failover came to.
+struct Failover {
+    attempts: Vec<Attempt>,
+    killed: Instant,
+    /// The winners, remaining and initial stock on the new master.
+    winners: HashSet<String>,
+    remaining: i64,
+    initial: i64,
+}
+
+impl Failover {
+    fn told_bought(&self) -> HashSet<String> {
+        let bought = self
+            .attempts
+            .iter()
+            .filter(|a| matches!(a.answer, Some((200, 1))));
+        bought.map(|a| a.id.clone()).collect()
+    }
+
+    /// Seconds from the kill to the end of the first sale begun after it.
+    fn recovered_after(&self) -> Option<f64> {
+        let after = self.attempts.iter().filter(|a| a.started > self.killed);
+        let sold = after.filter(|a| matches!(a.answer, Some((200, 1))));
+        sold.map(|a| (a.ended - self.killed).as_secs_f64())
+            .reduce(f64::min)
+    }
+
+    /// How many errors each cause had, as `cause: count, ...`.
+    fn causes(&self) -> String {
+        let mut counts = std::collections::BTreeMap::new();
+        for cause in self.attempts.iter().filter_map(|a| a.cause.as_deref()) {
+            *counts.entry(cause).or_insert(0) += 1;
+        }
+        let unanswered = self.attempts.iter().filter(|a| a.answer.is_none()).count();
+        let counts = counts.iter().map(|(cause, n)| format!("{cause} {n}"));
+        let counts: Vec<_> = counts.chain([format!("unanswered {unanswered}")]).collect();
+        counts.join(", ")
+    }
+}
+
+/// Sells through a failover with seckill's `flags`.
+fn sell_through_a_failover(flags: &[&str]) -> Failover {
+    let mut topology = Topology::start();
+    let sentinels = topology.sentinel_flag();
+    let mut all = vec!["--quiet", "--strategy", "lua", "--stock", "1000000"];
+    all.extend_from_slice(&["--suffix-max", "0", "--sentinel", &sentinels]);
+    all.extend_from_slice(flags);
+    let server = Seckill::start(&topology.master, &all);
+    let addr = server.addr;
+    let began = Instant::now();
+    let attempts = Mutex::new(Vec::new());
+    let killed = thread::scope(|scope| {
+        for buyer in 0..BUYERS {
+            let attempts = &attempts;
+            scope.spawn(move || {
+                let mut mine = Vec::new();
+                for n in 0.. {
+                    let started = Instant::now();
+                    if started - began > LOAD {
+                        break;
+                    }
+                    let id = format!("b{buyer}-{n}");
+                    let reply = try_buy(addr, &id).ok();
+                    let code = |r: &common::Reply| if r.status == 200 { r.code() } else { 0 };
+                    let answer = reply.as_ref().map(|r| (r.status, code(r)));
+                    let cause = reply.filter(|r| r.status != 200);
+                    let cause = cause.and_then(|r| r.json()["cause"].as_str().map(String::from));
+                    let ended = Instant::now();
+                    mine.push(Attempt {
+                        id,
+                        started,
+                        ended,
+                        answer,
+                        cause,
+                    });
+                }
+                attempts.lock().unwrap().extend(mine);
+            });
+        }
+        thread::sleep(CUT_AT);
+        // The replicas sleep through the cut, so that they cannot reconnect,
+        // yet wake before the sentinels would think them down.
+        for replica in &topology.replicas {
+            let mut con = replica.con();
+            let sleep = redis::cmd("DEBUG").arg("SLEEP").arg(REPLICAS_SLEEP).clone();
+            scope.spawn(move || sleep.exec(&mut con));
+        }
+        thread::sleep(Duration::from_millis(50));
+        let mut master = topology.master.con();
+        redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("replica")
+            .exec(&mut master)
+            .unwrap();
+        thread::sleep(KILL_AFTER_CUT);
+        topology.master.kill();
+        Instant::now()
+    });
+    let replicas: Vec<u16> = topology.replicas.iter().map(|r| r.port).collect();
+    let named = "the sentinels to name a replica master";
+    wait_for_within(named, Duration::from_secs(20), || {
+        topology
+            .named_master()
+            .is_some_and(|port| replicas.contains(&port))
+    });
+    let new_master = topology.named_master().unwrap();
+    let promoted = topology
+        .replicas
+        .iter()
+        .find(|r| r.port == new_master)
+        .unwrap();
+    let (winners, remaining, initial) = sale_in(&mut promoted.con());
+    let attempts = attempts.into_inner().unwrap();
+    Failover {
+        attempts,
+        killed,
+        winners,
+        remaining,
+        initial,
+    }
+}
+
+/// Every failover: the new master's sale adds up, and buyers buy again soon.
+fn assert_the_sale_goes_on(failover: &Failover) {
+    let Failover {
+        winners,
+        remaining,
+        initial,
+        ..
+    } = failover;
+    assert!(*remaining >= 0, "oversold: {remaining} left");
+    assert_eq!(
+        winners.len() as i64 + remaining,
+        *initial,
+        "winners + remaining"
+    );
+    let recovered = failover.recovered_after().expect("no sale after the kill");
+    assert!(
+        recovered <= 5.0,
+        "the first sale after the kill ended {recovered:.1} s after it"
+    );
+}
+
+#[test]
+fn with_replicas_1_no_sale_answered_1_is_lost_in_a_failover() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let failover = sell_through_a_failover(&["--replicas", "1"]);
+    let told = failover.told_bought();
+    let lost: Vec<_> = told.difference(&failover.winners).collect();
+    println!(
+        "with --replicas 1: {} told 1, {} lost; errors: {}; the first sale after the kill {:.1} s after it",
+        told.len(),
+        lost.len(),
+        failover.causes(),
+        failover.recovered_after().unwrap_or(f64::NAN)
+    );
+    assert!(told.len() > 1000, "most buyers bought: {}", told.len());
+    assert!(
+        lost.is_empty(),
+        "told 1, missing on the new master: {lost:?}"
+    );
+    assert_the_sale_goes_on(&failover);
+}
+
+#[test]
+fn without_replicas_a_failover_can_lose_sales_answered_1() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let failover = sell_through_a_failover(&[]);
+    let told = failover.told_bought();
+    let lost = told.difference(&failover.winners).count();
+    // The lesson, shown rather than asserted: how many depends on timing.
+    println!(
+        "without --replicas: {} told 1, {lost} of them lost in the failover; errors: {}; \
+         the first sale after the kill {:.1} s after it",
+        told.len(),
+        failover.causes(),
+        failover.recovered_after().unwrap_or(f64::NAN)
+    );
+    assert!(told.len() > 1000, "most buyers bought: {}", told.len());
+    assert_the_sale_goes_on(&failover);
+}
