@@ -39,7 +39,10 @@ for strategy in naive watch watch-retry lua; do
   winners=$(stat "$url" winners)
   remaining=$(stat "$url" remaining)
   conflicts=$(stat "$url" conflicts)
-  oversold=$(( winners > 500 ? winners - 500 : 0 ))
+  # As --audit counts it: winners beyond the stock, or stock below zero (two
+  # buyers with one id can take two items for one winner).
+  oversold=$(( winners - 500 > -remaining ? winners - 500 : -remaining ))
+  oversold=$(( oversold > 0 ? oversold : 0 ))
   kill -INT "$server"
   wait "$server"
   echo "| $strategy | $rps | $winners | $remaining | $oversold | $conflicts |"

@@ -21,7 +21,12 @@ pub struct Config {
     // Python: redis.ConnectionPool(host='', port=6379, db=0)
     /// Redis to keep the sale in. With --sentinel, only its database number
     /// and password count.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        hide_env_values = true,
+        default_value = "redis://127.0.0.1:6379/0"
+    )]
     pub redis: String,
 
     /// Sentinels to ask which Redis is the master, instead of one fixed
@@ -85,6 +90,11 @@ pub struct Config {
     #[arg(long, default_value_t = 2048, value_name = "N")]
     pub max_connections: usize,
 
+    /// Connections open at once from one client address, so that no one
+    /// client can take them all; one more is answered 503 and closed.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections_per_client: usize,
+
     /// Seconds a request's head may take to arrive (408 after), from its
     /// first byte or from the connection's opening.
     #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
@@ -117,6 +127,7 @@ impl Config {
     pub fn http_limits(&self, max_connections: usize) -> tiny_http::Limits {
         tiny_http::Limits {
             max_connections,
+            max_connections_per_client: self.max_connections_per_client,
             head_timeout: self.head_timeout,
             idle_timeout: self.idle_timeout,
             body_timeout: self.body_timeout,

@@ -4,6 +4,7 @@
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 use redis::Connection;
 
@@ -11,16 +12,18 @@ use seckill::config::Config;
 use seckill::handler::{self, App};
 use seckill::pool::{Pool, Redis};
 use seckill::purchase::Purchase;
-use seckill::report::{Log, Stats, say, warn};
+use seckill::report::{self, Log, OUTPUT_WAIT, Stats, say, tell, warn};
 use seckill::sale::{self, Tally};
 use seckill::server;
 
 fn main() -> ExitCode {
     let config = Config::from_args();
-    run(&config).unwrap_or_else(|err| {
+    let code = run(&config).unwrap_or_else(|err| {
         warn(format!("seckill: {err}"));
         ExitCode::FAILURE
-    })
+    });
+    report::finish(OUTPUT_WAIT);
+    code
 }
 
 fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
@@ -30,6 +33,9 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     if config.audit {
         return audit(&redis, &mut con);
     }
+    // Listen before anything changes in Redis: a second seckill started on
+    // a port in use stops here, and the sale it would have reset goes on.
+    let http = server::listen(config)?;
     if config.join {
         read_tally(&redis, &mut con)?;
     } else {
@@ -50,32 +56,29 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
         log,
     });
 
-    // Python: app.run(host='', port=5000)
+    // Python: app.run(host='', port=5000), listening since the start
     let serving = Arc::clone(&app);
-    let joined = if config.join { ", joined" } else { "" };
-    server::run(
-        config,
-        move |request| handler::handle(&serving, request),
-        |addr| {
-            say(format!(
-                "seckill: listening on {addr}; open http://{addr}/seckill (strategy {}, Redis {}{joined}); \
-             Ctrl-C stops and prints the winners",
-                config.strategy.name(),
-                redis.at
-            ));
-        },
-    )?;
+    let (addr, joined) = (http.addr(), if config.join { ", joined" } else { "" });
+    say(format!(
+        "seckill: listening on {addr}; open http://{addr}/seckill (strategy {}, Redis {}{joined}); \
+         Ctrl-C stops and prints the winners",
+        config.strategy.name(),
+        redis.at
+    ));
+    http.serve(move |request| handler::handle(&serving, request))?;
 
     // Python: print('Users whose campaign succeeded in killing merchandise:')
     //         print('Current Remaining Merchandise Number:%d' % ...)
-    let report = sale::report(&mut redis.connect()?).map_err(|err| redis.failed(err))?;
-    let (tally, winners) = report.ok_or_else(|| no_sale(&redis))?;
-    say(format!("Winners ({}):", winners.len()));
+    let mut con = redis.connect()?;
+    let report = sale::report(&mut con).map_err(|err| redis.failed(err))?;
+    let (tally, winners) = report.ok_or_else(|| no_sale(&redis, &mut con))?;
+    let now = Instant::now();
+    tell(format!("Winners ({}):", winners.len()), now);
     for winner in &winners {
-        say(winner);
+        tell(winner, now);
     }
-    say(&tally);
-    say(app.stats.summary());
+    tell(&tally, now);
+    tell(app.stats.summary(), now);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -83,7 +86,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
 /// status 2 if it oversold or lost count.
 fn audit(redis: &Redis, con: &mut Connection) -> Result<ExitCode, Box<dyn Error>> {
     let tally = read_tally(redis, con)?;
-    say(&tally);
+    tell(&tally, Instant::now());
     Ok(ExitCode::from(if tally.verdict().went_wrong() {
         2
     } else {
@@ -92,11 +95,18 @@ fn audit(redis: &Redis, con: &mut Connection) -> Result<ExitCode, Box<dyn Error>
 }
 
 fn read_tally(redis: &Redis, con: &mut Connection) -> Result<Tally, Box<dyn Error>> {
-    let tally = Tally::read(con).map_err(|err| redis.failed(err))?;
-    Ok(tally.ok_or_else(|| no_sale(redis))?)
+    match Tally::read(con).map_err(|err| redis.failed(err))? {
+        Some(tally) => Ok(tally),
+        None => Err(no_sale(redis, con).into()),
+    }
 }
 
-fn no_sale(redis: &Redis) -> String {
+/// What a Redis without a sale lacks, and what to do.
+fn no_sale(redis: &Redis, con: &mut Connection) -> String {
     let at = &redis.at;
-    format!("no sale in Redis at {at}: start a seckill without --join to set one up")
+    let missing = sale::missing(con).unwrap_or_else(|err| format!("({err})"));
+    format!(
+        "no sale in Redis at {at}: {missing}. Start a seckill without --join to set one up; \
+         if a failover promoted a replica that had not synced, the sale is lost (docs/failures.md)"
+    )
 }

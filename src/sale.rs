@@ -91,6 +91,29 @@ impl Tally {
     }
 }
 
+/// What is missing of a sale, in words: for a Redis that holds none.
+pub fn missing(con: &mut Connection) -> RedisResult<String> {
+    let (stock, initial, members): (bool, bool, i64) = redis::pipe()
+        .exists(keys::STOCK)
+        .exists(keys::INITIAL_STOCK)
+        .scard(keys::WINNERS)
+        .query(con)?;
+    let lacks = |present: bool, key: &str| (!present).then(|| key.to_string());
+    let keys: Vec<_> = [
+        lacks(stock, keys::STOCK),
+        lacks(initial, keys::INITIAL_STOCK),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let verb = if keys.len() == 1 { "is" } else { "are" };
+    let winners = keys::WINNERS;
+    Ok(format!(
+        "{} {verb} missing, and {winners} holds {members} members",
+        keys.join(" and ")
+    ))
+}
+
 /// The sale and the sorted names of its winners, read in one transaction:
 /// the report at shutdown. `Ok(None)` when Redis holds no sale.
 pub fn report(con: &mut Connection) -> RedisResult<Option<(Tally, Vec<String>)>> {

@@ -30,36 +30,51 @@ pub const STOP_WAIT: Duration = Duration::from_secs(10);
 /// How long a stop goes on answering 503 to connections already open.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// Serves on `--bind` until Ctrl-C or SIGTERM, each request on a thread of
-/// its own, given to `handle`; a panic in `handle` ends that thread only.
-/// `listening` is told the address once connections are taken.
-pub fn run(
-    config: &Config,
-    handle: impl Fn(Request) + Send + Sync + 'static,
-    listening: impl FnOnce(&ListenAddr),
-) -> Result<(), String> {
+/// A server listening on `--bind`, not yet serving.
+pub struct Listening {
+    server: Arc<Server>,
+    socket: Socket,
+}
+
+/// Listens on `--bind`, with the limits of the flags.
+pub fn listen(config: &Config) -> Result<Listening, String> {
     let limits = config.http_limits(fit_connections(config.max_connections));
     let (server, socket) = bind(&config.bind, limits)?;
-    let server = Arc::new(server);
-    let stopping = Arc::new(AtomicBool::new(false));
-    let (wake, signalled) = (Arc::downgrade(&server), Arc::clone(&stopping));
-    ctrlc::set_handler(move || {
-        if signalled.swap(true, Ordering::SeqCst) {
-            warn("seckill: stopped at once, without the report");
-            std::process::exit(130);
-        }
-        if let Some(server) = wake.upgrade() {
-            server.unblock();
-        }
+    Ok(Listening {
+        server: Arc::new(server),
+        socket,
     })
-    .map_err(|err| format!("cannot catch Ctrl-C: {err}"))?;
-    listening(&server.server_addr());
-    // Each request thread holds a clone: the count of the others is in flight.
-    let in_flight = Arc::new(());
-    serve(&server, handle, &stopping, &in_flight)
-        .map_err(|err| format!("the HTTP listener stopped: {err}; stopping the server"))?;
-    stop(&server, &socket, &in_flight);
-    Ok(())
+}
+
+impl Listening {
+    pub fn addr(&self) -> ListenAddr {
+        self.server.server_addr()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, each request on a thread of its own,
+    /// given to `handle`; a panic in `handle` ends that thread only.
+    pub fn serve(self, handle: impl Fn(Request) + Send + Sync + 'static) -> Result<(), String> {
+        let Listening { server, socket } = self;
+        let stopping = Arc::new(AtomicBool::new(false));
+        let (wake, signalled) = (Arc::downgrade(&server), Arc::clone(&stopping));
+        ctrlc::set_handler(move || {
+            if signalled.swap(true, Ordering::SeqCst) {
+                warn("seckill: stopped at once, without the report");
+                crate::report::finish(Duration::from_millis(200));
+                std::process::exit(130);
+            }
+            if let Some(server) = wake.upgrade() {
+                server.unblock();
+            }
+        })
+        .map_err(|err| format!("cannot catch Ctrl-C: {err}"))?;
+        // Each request thread holds a clone: the count of the others is in flight.
+        let in_flight = Arc::new(());
+        serve(&server, handle, &stopping, &in_flight)
+            .map_err(|err| format!("the HTTP listener stopped: {err}; stopping the server"))?;
+        stop(&server, &socket, &in_flight);
+        Ok(())
+    }
 }
 
 /// The server on a listening socket of our own, kept so a stop can close it.
@@ -153,7 +168,7 @@ fn serve(
 
 /// Closes the listener, so new connections are refused, and answers 503 to
 /// requests that still come on open connections while those in flight
-/// finish: for `STOP_GRACE` at least, `STOP_WAIT` at most.
+/// finish, for `STOP_WAIT` at most.
 fn stop(server: &Server, socket: &Socket, in_flight: &Arc<()>) {
     let count = || Arc::strong_count(in_flight) - 1;
     // Wakes tiny_http's accept loop with an error, and it ends.
@@ -169,7 +184,11 @@ fn stop(server: &Server, socket: &Socket, in_flight: &Arc<()>) {
         ));
     }
     let started = Instant::now();
-    while started.elapsed() < STOP_WAIT && (count() > 0 || started.elapsed() < STOP_GRACE) {
+    // Open connections may still send a request, for STOP_GRACE; with none,
+    // nothing is left to wait for.
+    let must_wait =
+        || count() > 0 || (started.elapsed() < STOP_GRACE && server.num_connections() > 0);
+    while started.elapsed() < STOP_WAIT && must_wait() {
         if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(10)) {
             refuser.answer(request, http::closing());
         }

@@ -439,9 +439,24 @@ fn a_body_of_unclear_length_is_refused() {
             "Content-Length: 7\r\nTransfer-Encoding: chunked\r\n",
             "HTTP/1.1 400 Bad Request",
         ),
+        ("Content-Length: +7\r\n", "HTTP/1.1 400 Bad Request"),
         (
             "Transfer-Encoding: gzip\r\n",
             "HTTP/1.1 501 Not Implemented",
+        ),
+        (
+            "Transfer-Encoding: gzip, chunked\r\n",
+            "HTTP/1.1 501 Not Implemented",
+        ),
+        (
+            "Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n",
+            "HTTP/1.1 501 Not Implemented",
+        ),
+        // An upgrade does not take the socket from a request with a body:
+        // the bytes after its Content-Length are not its body.
+        (
+            "Connection: Upgrade\r\nContent-Length: 3\r\n",
+            "HTTP/1.1 400 Bad Request",
         ),
     ] {
         // The body hides a second request: it must not be read as one.
@@ -451,6 +466,46 @@ fn a_body_of_unclear_length_is_refused() {
     assert_only_first_bought(&redis);
     assert_recovers(&mut server, before, 16);
     assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn the_forms_http_allows_are_understood() {
+    let _alone = alone();
+    let (_redis, mut server, before) = target(&[]);
+    // Lines ended by a bare LF, as RFC 9112 lets a server accept.
+    let bare = "GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n";
+    assert_eq!(flood(server.addr, bare.into()), ["HTTP/1.1 200 OK"]);
+    // Expect: 100-continue: a 100 first for HTTP/1.1, never for HTTP/1.0.
+    let body = form_body("expecting");
+    for (version, lines) in [
+        ("1.1", vec!["HTTP/1.1 100 Continue", "HTTP/1.1 200 OK"]),
+        ("1.0", vec!["HTTP/1.0 200 OK"]),
+    ] {
+        let head = format!(
+            "POST /seckill HTTP/{version}\r\nContent-Type: {FORM}\r\nExpect: 100-continue\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let mut stream = connect(server.addr);
+        stream.write_all(head.as_bytes()).unwrap();
+        if version == "1.1" {
+            let mut continued = Vec::new();
+            while !continued.ends_with(b"\r\n\r\n") {
+                let mut byte = [0; 1];
+                stream.read_exact(&mut byte).unwrap();
+                continued.push(byte[0]);
+            }
+            assert_eq!(status_lines(&continued), lines[..1]);
+            stream.write_all(body.as_bytes()).unwrap();
+            let (rest, _) = read_until_closed(&mut stream);
+            assert_eq!(status_lines(&rest), lines[1..]);
+        } else {
+            stream.write_all(body.as_bytes()).unwrap();
+            let (bytes, _) = read_until_closed(&mut stream);
+            assert_eq!(status_lines(&bytes), lines);
+        }
+    }
+    assert_recovers(&mut server, before, 16);
 }
 
 #[test]
@@ -722,4 +777,119 @@ fn a_thread_that_cannot_start_is_a_busy_503_not_a_stop() {
     assert_eq!(buy(server.addr, "bob").status, 200, "served again");
     let winners: i64 = redis.con().scard("user:id").unwrap();
     assert_eq!(winners, 3, "ann and bob bought, nobody else");
+}
+
+#[test]
+fn a_stdout_nobody_reads_changes_no_answer() {
+    let _alone = alone();
+    let redis = Redis::start();
+    // Not --quiet: a line per purchase, into a pipe nobody reads (a terminal
+    // after Ctrl-S, or `seckill | less`), which fills after some thousand.
+    let mut server = Seckill::start_then_stop_reading_stdout(&redis, &["--stock", "100000"]);
+    let replies = common::load(server.addr, 5000, 20, |n| format!("log{n}-"));
+    let mut told = HashSet::new();
+    for reply in replies {
+        let reply = reply.expect("every purchase is answered");
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        if reply.code() == 1 {
+            told.insert(reply.user_id());
+        }
+    }
+    let took = Instant::now();
+    assert_eq!(get(server.addr, "/healthz").status, 200);
+    assert!(took.elapsed() < Duration::from_secs(1));
+    assert_sale_exact(&redis, &told);
+    // The report cannot be written either: the stop gives up on it in time.
+    let started = Instant::now();
+    server.terminate();
+    assert!(server.wait(Duration::from_secs(20)).success());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn no_one_client_can_take_every_connection() {
+    let _alone = alone();
+    let flags = [
+        "--max-connections",
+        "100",
+        "--max-connections-per-client",
+        "50",
+    ];
+    let (redis, mut server, before) = target(&flags);
+    // One client (127.0.0.1) opens 80: the 30 over its share are refused.
+    let hogged: Vec<TcpStream> = (0..80).map(|_| connect(server.addr)).collect();
+    let refused = hogged
+        .iter()
+        .filter(|stream| {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            let mut head = [0; 12];
+            matches!((&**stream).read(&mut head), Ok(12) if &head == b"HTTP/1.1 503")
+        })
+        .count();
+    assert_eq!(refused, 30, "refused beyond the client's share");
+    // Another client (127.0.0.2, loopback too) is served meanwhile.
+    let other = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    other
+        .bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    other.connect(&server.addr.into()).unwrap();
+    let mut other = TcpStream::from(other);
+    other
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let (bytes, _) = read_until_closed(&mut other);
+    assert_eq!(status_lines(&bytes), ["HTTP/1.1 200 OK"]);
+    drop(hogged);
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
+fn a_slow_answer_leaves_the_client_its_whole_idle_timeout() {
+    let _alone = alone();
+    let flags = [
+        "--strategy",
+        "lua",
+        "--suffix-max",
+        "0",
+        "--idle-timeout",
+        "1",
+    ];
+    let (redis, mut server, before) = target(&flags);
+    let mut stream = connect(server.addr);
+    let ask = |id: &str| {
+        let body = form_body(id);
+        let length = body.len();
+        format!(
+            "POST /seckill HTTP/1.1\r\nContent-Type: {FORM}\r\nContent-Length: {length}\r\n\r\n{body}"
+        )
+    };
+    // A frozen Redis makes this answer take 400 ms (503, maybe sold).
+    redis.freeze();
+    stream.write_all(ask("slow").as_bytes()).unwrap();
+    let mut first = [0; 12];
+    stream.read_exact(&mut first).unwrap();
+    redis.thaw();
+    assert_eq!(&first, b"HTTP/1.1 503");
+    // 0.8 s after that answer, within the second of --idle-timeout: served.
+    thread::sleep(Duration::from_millis(800));
+    stream.write_all(ask("after-a-pause").as_bytes()).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let (bytes, _) = read_until_closed(&mut stream);
+    assert_eq!(
+        status_lines(&bytes),
+        ["HTTP/1.1 200 OK"],
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_recovers(&mut server, before, 16);
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use common::{Redis, Seckill, buy};
 use redis::Commands;
@@ -82,16 +82,36 @@ fn a_missing_redis_socket_is_named_as_given() {
 #[test]
 fn redis_url_comes_from_the_environment_too() {
     let redis = Redis::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args(["--bind", "not-an-address"])
+    let mut server = Command::new(env!("CARGO_BIN_EXE_seckill"))
+        .args(["--bind", "127.0.0.1:0", "--quiet"])
         .env("REDIS_URL", redis.url())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::wait_for("the sale set up in the Redis of REDIS_URL", || {
+        redis.con().get::<_, Option<i64>>("commodity:num").unwrap() == Some(500)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+#[test]
+fn a_second_seckill_on_a_port_in_use_leaves_the_sale_alone() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--suffix-max", "0"]);
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
+        .args(["--bind", &server.addr.to_string(), "--redis", &redis.url()])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("cannot listen on not-an-address"), "{err}");
-    let stock: i64 = redis.con().get("commodity:num").unwrap();
-    assert_eq!(stock, 500, "the sale was set up in the Redis of REDIS_URL");
+    assert!(err.contains("Address already in use"), "{err}");
+    assert_eq!(
+        buy(server.addr, "ann").code(),
+        -2,
+        "ann's purchase is still there"
+    );
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub struct Seckill {
     pub addr: SocketAddr,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    /// Dropped with the server: a stdout left unread is then let go.
+    _unread: mpsc::Sender<()>,
 }
 
 impl Seckill {
@@ -33,6 +35,12 @@ impl Seckill {
     /// As `start`, then closes the server's stdout, as `seckill | head -1` does.
     pub fn start_then_close_stdout(redis: &Redis, flags: &[&str]) -> Seckill {
         Seckill::spawn(redis, flags, |_| {}, Output::ClosedAfterListening)
+    }
+
+    /// As `start`, then leaves the server's stdout unread but open, as a
+    /// terminal after Ctrl-S does: its writes fill the pipe, then wait.
+    pub fn start_then_stop_reading_stdout(redis: &Redis, flags: &[&str]) -> Seckill {
+        Seckill::spawn(redis, flags, |_| {}, Output::UnreadAfterListening)
     }
 
     fn spawn(
@@ -52,7 +60,11 @@ impl Seckill {
             .spawn()
             .expect("cannot start the seckill binary");
         let (listening, on_listening) = mpsc::channel();
-        let stdout = collect(child.stdout.take().unwrap(), Some((listening, output)));
+        let (unread, release) = mpsc::channel();
+        let stdout = collect(
+            child.stdout.take().unwrap(),
+            Some((listening, output, release)),
+        );
         let stderr = collect(child.stderr.take().unwrap(), None);
         let Ok(addr) = on_listening.recv_timeout(Duration::from_secs(20)) else {
             let _ = child.kill();
@@ -69,6 +81,7 @@ impl Seckill {
             addr,
             stdout,
             stderr,
+            _unread: unread,
         }
     }
 
@@ -131,21 +144,28 @@ impl Drop for Seckill {
 enum Output {
     Collected,
     ClosedAfterListening,
+    /// Left unread, but open, as a terminal after Ctrl-S or `seckill | less`.
+    UnreadAfterListening,
 }
 
 /// Copies a child's output into a string; reports the address of the
 /// "listening on ADDR;" line on `listening`.
 fn collect(
     pipe: impl Read + Send + 'static,
-    listening: Option<(mpsc::Sender<SocketAddr>, Output)>,
+    listening: Option<(mpsc::Sender<SocketAddr>, Output, mpsc::Receiver<()>)>,
 ) -> Arc<Mutex<String>> {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
     thread::spawn(move || {
-        for line in BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
+        let mut pipe = BufReader::new(pipe);
+        loop {
+            let mut line = String::new();
+            if !matches!(pipe.read_line(&mut line), Ok(1..)) {
+                break;
+            }
+            let line = line.trim_end_matches('\n').to_string();
             let mut heard = false;
-            if let Some((tx, _)) = &listening {
+            if let Some((tx, _, _)) = &listening {
                 let addr = line
                     .split_once("listening on ")
                     .and_then(|(_, rest)| rest.split(';').next())
@@ -157,8 +177,14 @@ fn collect(
             let mut text = sink.lock().unwrap();
             text.push_str(&line);
             text.push('\n');
-            if heard && matches!(listening, Some((_, Output::ClosedAfterListening))) {
-                break; // drops the pipe: the server's writes now fail
+            match &listening {
+                Some((_, Output::ClosedAfterListening, _)) if heard => break, // drops the pipe
+                Some((_, Output::UnreadAfterListening, release)) if heard => {
+                    // Holds the pipe open, unread, until the server is dropped.
+                    let _ = release.recv();
+                    break;
+                }
+                _ => {}
             }
         }
     });

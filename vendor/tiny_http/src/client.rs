@@ -141,15 +141,19 @@ impl ClientConnection {
             // it, a kept-alive connection waits for at most `idle_timeout`.
             if !self.head_started {
                 self.head_started = true;
-                self.state.read_within(self.limits.head_timeout);
+                self.state.head_began(self.limits.head_timeout);
             }
             self.head_bytes += 1;
             if self.head_bytes > self.limits.max_head {
                 return Err(ReadError::HeadTooLarge(HTTPVersion(1, 1)));
             }
 
-            if byte == b'\n' && prev_byte_was_cr {
-                buf.pop(); // removing the '\r'
+            // seckill patch: a bare LF ends a line too (RFC 9112 2.2 allows
+            // it); such a head waited for its timeout, then got 408.
+            if byte == b'\n' {
+                if prev_byte_was_cr {
+                    buf.pop(); // removing the '\r'
+                }
                 // seckill patch: answered 400; the connection was closed unanswered.
                 return AsciiString::from_ascii(buf).map_err(|_| ReadError::NotAscii);
             }
@@ -179,7 +183,7 @@ impl ClientConnection {
         self.head_bytes = 0;
         self.head_started = self.requests_read == 0;
         if self.requests_read > 0 {
-            self.state.read_within(self.limits.idle_timeout);
+            self.state.await_request(self.limits.idle_timeout);
         }
 
         let (method, path, version, headers) = {

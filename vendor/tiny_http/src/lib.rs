@@ -100,8 +100,8 @@ use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::io::Write;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -109,7 +109,7 @@ use std::time::{Duration, Instant};
 
 use client::ClientConnection;
 use connection::Connection;
-use util::{ConnectionState, MessagesQueue};
+use util::{ConnectionState, MessagesQueue, OpenConnections};
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
@@ -145,8 +145,8 @@ pub struct Server {
     listening_addr: ListenAddr,
 
     // seckill patch: the connections open now, for `num_connections` and
-    // `Limits::max_connections`.
-    open_connections: Arc<AtomicUsize>,
+    // the limits on connections.
+    open_connections: Arc<OpenConnections>,
 }
 
 enum Message {
@@ -264,7 +264,7 @@ impl Server {
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         let limits = Arc::new(limits);
-        let open_connections = Arc::new(AtomicUsize::new(0));
+        let open_connections = Arc::new(OpenConnections::default());
         let inside_open_connections = open_connections.clone();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -317,8 +317,8 @@ impl Server {
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
-                let sock = match server.accept() {
-                    Ok((sock, _)) => sock,
+                let (sock, peer) = match server.accept() {
+                    Ok(accepted) => accepted,
                     // seckill patch: only a listener that was shut down (or
                     // never listened) ends the loop. Any other error, "too
                     // many open files" above all, ended the server for good.
@@ -334,18 +334,23 @@ impl Server {
                     }
                 };
 
-                // seckill patch: a connection over the limit is answered at once
-                // and closed, without a thread of its own.
-                if inside_open_connections.load(Relaxed) >= limits.max_connections {
-                    refuse_connection(sock, limits.max_connections);
-                    continue;
-                }
-                let opened = OpenConnection::count(&inside_open_connections);
+                // seckill patch: a connection over the limits is answered at
+                // once and closed, without a thread of its own. It counts as
+                // open for as long as any part of it (a request being
+                // answered) lives.
+                let opened = match inside_open_connections.open(peer.map(|p| p.ip()), &limits) {
+                    Ok(opened) => opened,
+                    Err(why) => {
+                        refuse_connection(sock, &why);
+                        continue;
+                    }
+                };
 
                 // seckill patch: the time limits of the connection's reads
                 // (through `state`) and writes (the socket's own timeout).
                 let _ = sock.set_write_timeout(Some(limits.send_timeout));
-                let state = ConnectionState::new(Instant::now().checked_add(limits.head_timeout));
+                let deadline = Instant::now().checked_add(limits.head_timeout);
+                let state = ConnectionState::new(deadline, Some(opened));
 
                 use util::RefinedTcpStream;
                 let (read_closable, write_closable) = match ssl {
@@ -369,11 +374,9 @@ impl Server {
 
                 let messages = inside_messages.clone();
                 let mut client = Some(client);
-                let mut opened = Some(opened);
                 // seckill patch: a thread that cannot be started drops the
                 // connection; `thread::spawn` panicked here.
                 let spawned = tasks_pool.spawn(Box::new(move || {
-                    let _opened = opened.take();
                     if let Some(client) = client.take() {
                         // Synchronization is needed for HTTPS requests to avoid a deadlock
                         if client.secure() {
@@ -425,7 +428,7 @@ impl Server {
     /// Returns the number of clients currently connected to the server.
     /// seckill patch: counted; this was `unimplemented!()`, a panic.
     pub fn num_connections(&self) -> usize {
-        self.open_connections.load(Relaxed)
+        self.open_connections.count()
     }
 
     /// Blocks until an HTTP request has been submitted and returns it.
@@ -479,31 +482,12 @@ impl Drop for AcceptLoopGuard {
     }
 }
 
-/// seckill patch: one open connection, counted until dropped.
-struct OpenConnection(Arc<AtomicUsize>);
-
-impl OpenConnection {
-    fn count(open: &Arc<AtomicUsize>) -> OpenConnection {
-        open.fetch_add(1, Relaxed);
-        OpenConnection(open.clone())
-    }
-}
-
-impl Drop for OpenConnection {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
-}
-
-/// seckill patch: answers a connection over `Limits::max_connections` with a
-/// 503 and closes it, without waiting for its request or for the client to
-/// read: each one held a thread and two descriptors for as long as the
-/// client liked, until the process ran out of both.
-fn refuse_connection(mut sock: Connection, max: usize) {
-    let message = format!(
-        "the server has {} connections open, its most; try again in a moment",
-        max
-    );
+/// seckill patch: answers a connection over the limits with a 503 and
+/// closes it, without waiting for its request or for the client to read:
+/// each one held a thread and two descriptors for as long as the client
+/// liked, until the process ran out of both.
+fn refuse_connection(mut sock: Connection, why: &str) {
+    let message = format!("{}; try again in a moment", why);
     let body = util::json_error("busy", &message);
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\

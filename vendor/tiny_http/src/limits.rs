@@ -11,6 +11,9 @@ use std::time::Duration;
 pub struct Limits {
     /// Connections open at once; one more is answered 503 and closed at once.
     pub max_connections: usize,
+    /// Connections open at once from one client address; one more is
+    /// answered 503 and closed at once, so no one client can take them all.
+    pub max_connections_per_client: usize,
     /// The longest request line (`GET /path HTTP/1.1`); longer is answered 414.
     pub max_request_line: usize,
     /// The longest header line; longer is answered 431.
@@ -39,6 +42,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_connections: 1024,
+            max_connections_per_client: 512,
             max_request_line: 8 * 1024,
             max_header_line: 8 * 1024,
             max_headers: 100,

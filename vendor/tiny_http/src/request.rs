@@ -80,6 +80,7 @@ pub struct Request {
     keep_alive: bool,
     state: Arc<ConnectionState>,
     max_drain: usize,
+    idle_timeout: std::time::Duration,
     // Whether the body is read from the socket after the head was handed on.
     body_on_socket: bool,
 }
@@ -162,16 +163,24 @@ where
     state.set_body_left(0);
 
     // finding the transfer-encoding header
-    let transfer_encoding = headers
+    // seckill patch: every one of them, which must together say `chunked`
+    // and nothing else; only the first was read, and a last `chunked` after
+    // other codings passed for plain chunked.
+    let encodings: Vec<_> = headers
         .iter()
-        .find(|h: &&Header| h.field.equiv("Transfer-Encoding"))
-        .map(|h| h.value.clone());
+        .filter(|h: &&Header| h.field.equiv("Transfer-Encoding"))
+        .map(|h| h.value.as_str().trim().to_ascii_lowercase())
+        .collect();
+    let transfer_encoding = (!encodings.is_empty()).then(|| encodings.join(", "));
 
-    // seckill patch: every Content-Length, which must agree and be numbers.
+    // seckill patch: every Content-Length, which must agree and be numbers
+    // of digits only (`+9` passed for 9).
+    let digits = |value: &str| value.bytes().all(|b| b.is_ascii_digit());
     let content_lengths: Vec<_> = headers
         .iter()
         .filter(|h: &&Header| h.field.equiv("Content-Length"))
-        .map(|h| usize::from_str(h.value.as_str().trim()).ok())
+        .map(|h| h.value.as_str().trim())
+        .map(|value| usize::from_str(value).ok().filter(|_| digits(value)))
         .collect();
     if content_lengths.iter().any(Option::is_none)
         || content_lengths.windows(2).any(|pair| pair[0] != pair[1])
@@ -186,8 +195,7 @@ where
                 "a request cannot have both a Content-Length and a Transfer-Encoding",
             ));
         }
-        let last = encoding.as_str().rsplit(',').next().unwrap_or("").trim();
-        if !last.eq_ignore_ascii_case("chunked") {
+        if encoding != "chunked" {
             return Err(RequestCreationError::UnknownTransferEncoding);
         }
     }
@@ -219,6 +227,12 @@ where
             _ => false,
         }
     };
+
+    // seckill patch: an upgrade takes the raw socket only when the request
+    // has no body. A body was read through the end of the connection: bytes
+    // after the declared Content-Length made a purchase.
+    let connection_upgrade =
+        connection_upgrade && content_length.is_none() && transfer_encoding.is_none();
 
     // seckill patch: the state's `body_left` is this request's only while
     // its body is on the socket; else the next request may be read already.
@@ -291,6 +305,7 @@ where
         keep_alive,
         state,
         max_drain: limits.max_drain,
+        idle_timeout: limits.idle_timeout,
         body_on_socket,
     })
 }
@@ -420,6 +435,10 @@ impl Request {
     ///  function will send back a `100 Continue` response.
     #[inline]
     pub fn as_reader(&mut self) -> &mut dyn Read {
+        // seckill patch: never to an HTTP/1.0 client, which knows no 1xx.
+        if self.must_send_continue && self.http_version < HTTPVersion(1, 1) {
+            self.must_send_continue = false;
+        }
         if self.must_send_continue {
             let msg = Response::new_empty(StatusCode(100));
             msg.raw_print(
@@ -533,8 +552,11 @@ impl Request {
             .raw_print_with_connection(writer.by_ref(), print, None, connection)
             .and_then(|()| writer.flush());
         // seckill patch: after a failed write the stream is out of step.
-        if written.is_err() {
-            self.state.close();
+        // After one that went through, a client has the whole idle timeout
+        // to send its next request, however long this answer took.
+        match written {
+            Err(_) => self.state.close(),
+            Ok(()) => self.state.answered(self.idle_timeout),
         }
         Self::ignore_client_closing_errors(written)
     }

@@ -441,6 +441,9 @@ where
                 .headers
                 .push(Header::from_bytes(&b"Transfer-Encoding"[..], &b"chunked"[..]).unwrap()),
 
+            // seckill patch: a 1xx or 204 has no body, so no Content-Length either.
+            Some(TransferEncoding::Identity) if matches!(self.status_code.0, 100..=199 | 204) => {}
+
             Some(TransferEncoding::Identity) => {
                 assert!(data_length.is_some());
                 let data_length = data_length.unwrap();

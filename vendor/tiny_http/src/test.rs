@@ -74,7 +74,7 @@ impl From<TestRequest> for Request {
             Some(mock.remote_addr),
             mock.body.as_bytes(),
             std::io::sink(),
-            (true, ConnectionState::new(None), &Limits::default()),
+            (true, ConnectionState::new(None, None), &Limits::default()),
         )
         .unwrap()
     }

@@ -144,8 +144,12 @@ mod tests {
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
 
         {
-            let (mut equal_reader, _) =
-                EqualReader::new(org_reader.by_ref(), 5, ConnectionState::new(None), 4096);
+            let (mut equal_reader, _) = EqualReader::new(
+                org_reader.by_ref(),
+                5,
+                ConnectionState::new(None, None),
+                4096,
+            );
 
             let mut string = String::new();
             equal_reader.read_to_string(&mut string).unwrap();
@@ -164,8 +168,12 @@ mod tests {
         let mut org_reader = Cursor::new("hello world".to_string().into_bytes());
 
         {
-            let (mut equal_reader, _) =
-                EqualReader::new(org_reader.by_ref(), 5, ConnectionState::new(None), 4096);
+            let (mut equal_reader, _) = EqualReader::new(
+                org_reader.by_ref(),
+                5,
+                ConnectionState::new(None, None),
+                4096,
+            );
 
             let mut vec = [0];
             equal_reader.read_exact(&mut vec).unwrap();

@@ -1,5 +1,5 @@
 pub use self::chunked_body::ChunkedBody;
-pub(crate) use self::connection_state::{timed_out, ConnectionState};
+pub(crate) use self::connection_state::{timed_out, ConnectionState, OpenConnections};
 pub use self::custom_stream::CustomStream;
 pub use self::equal_reader::EqualReader;
 pub use self::fused_reader::FusedReader;

@@ -164,11 +164,18 @@ impl Drop for RefinedTcpStream {
 
 impl Read for RefinedTcpStream {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        // seckill patch: each read waits no longer than the time left.
-        if let Some(state) = &self.state {
+        // seckill patch: each read waits no longer than the time left; and
+        // waits again if the deadline moved meanwhile (an answer written).
+        let Some(state) = &self.state else {
+            return self.stream.read(buf);
+        };
+        loop {
             self.stream.set_read_timeout(state.time_left()?)?;
+            match self.stream.read(buf) {
+                Err(err) if err.kind() == ErrorKind::WouldBlock => continue,
+                read => return read,
+            }
         }
-        self.stream.read(buf).map_err(name_timeout)
     }
 }
 
