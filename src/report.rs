@@ -133,20 +133,38 @@ pub struct Log {
     unreplicated: Condition,
 }
 
-/// A state that lasts from a failure to the next success: logged when it
-/// begins and ends, not on each of the thousand requests in between.
+/// A state that lasts from a failure to a success with no failure for a
+/// second: logged when it begins and ends, not on each of the thousand
+/// requests in between, nor each time failures and successes mix.
 #[derive(Default)]
-struct Condition(AtomicBool);
+struct Condition {
+    on: AtomicBool,
+    /// When the last failure was, in ms since `EPOCH`.
+    last_failure: AtomicU64,
+}
+
+/// What `Condition` counts its time from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+const QUIET_TO_END: Duration = Duration::from_secs(1);
+
+fn now_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64
+}
 
 impl Condition {
     /// True for the failure that begins it.
     fn begins(&self) -> bool {
-        !self.0.swap(true, Ordering::Relaxed)
+        self.last_failure.store(now_ms(), Ordering::Relaxed);
+        !self.on.swap(true, Ordering::Relaxed)
     }
 
     /// True for the success that ends it.
     fn ends(&self) -> bool {
-        self.0.load(Ordering::Relaxed) && self.0.swap(false, Ordering::Relaxed)
+        let quiet = now_ms().saturating_sub(self.last_failure.load(Ordering::Relaxed));
+        self.on.load(Ordering::Relaxed)
+            && quiet >= QUIET_TO_END.as_millis() as u64
+            && self.on.swap(false, Ordering::Relaxed)
     }
 }
 

@@ -72,6 +72,11 @@ fn redis_down_is_a_503_and_a_restart_is_survived() {
         "the sale survived the restart"
     );
     assert_eq!(get(server.addr, "/readyz").status, 200);
+    // Said once Redis has worked for a second with no failure.
+    common::wait_for("the log to say Redis works again", || {
+        get(server.addr, "/readyz");
+        server.stderr().contains("seckill: Redis works again")
+    });
 
     let log = server.stderr();
     let down = log

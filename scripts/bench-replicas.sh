@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# What --replicas 1 costs, and how many purchases one Redis can run. Starts
+# the failover set of scripts/sentinel-dev.sh (a master, two replicas, three
+# sentinels), then interleaved rounds (median of 3) of ab against a fresh
+# seckill (lua, through the sentinels) with --replicas 0 and --replicas 1:
+# the tutorial's load on a sale of 500, and a sale where every request buys.
+# Then redis-benchmark runs the Lua purchase itself on the master. Prints
+# requests/s and p50/p99 in ms. Loopback only; stops everything at the end.
+#   scripts/bench-replicas.sh [-n requests] [-r rounds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+requests=20000
+rounds=3
+while getopts n:r:h opt; do
+  case $opt in
+    n) requests=$OPTARG ;;
+    r) rounds=$OPTARG ;;
+    *) usage "$0"; exit 2 ;;
+  esac
+done
+
+need redis-server redis-server
+need ab apache2-utils
+ulimit -n "$(ulimit -Hn)"
+cargo build --release --quiet
+dir=$PWD/target/bench-replicas
+rm -rf "$dir"
+mkdir -p "$dir"
+scripts/sentinel-dev.sh start >"$dir/set.log"
+server=
+stop_all() {
+  [ -n "$server" ] && kill -INT "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  scripts/sentinel-dev.sh stop >/dev/null
+}
+trap stop_all EXIT
+sentinels=127.0.0.1:26380,127.0.0.1:26381,127.0.0.1:26382
+form=application/x-www-form-urlencoded
+
+# run NAME REPLICAS STOCK SUFFIX_MAX: one ab run on a fresh sale; keeps
+# "requests/s p50 p99" in $dir/NAME.runs.
+run() {
+  # Through the sentinels; --redis gives only the database.
+  start_seckill redis://127.0.0.1:6380/0 "$dir/server.log" --sentinel "$sentinels" --master mymaster \
+    --strategy lua --replicas "$2" --stock "$3" --suffix-max "$4"
+  ab -q -n "$requests" -c 100 -p postfile -T "$form" "http://127.0.0.1:$port/seckill" >"$dir/ab.out" 2>&1
+  awk '/^Requests per second/ { rps = $4 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+       END { printf "%.0f %s %s\n", rps, p50, p99 }' "$dir/ab.out" >>"$dir/$1.runs"
+  grep -h '^Non-2xx' "$dir/ab.out" | sed "s/^/$1: /" >&2 || true
+  kill -INT "$server"
+  wait "$server" || true
+  server=
+}
+
+echo "$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo);" \
+  "ab -n $requests -c 100, median of $rounds interleaved rounds; lua through the sentinels"
+for round in $(seq "$rounds"); do
+  echo "round $round of $rounds..." >&2
+  for replicas in 0 1; do
+    run "sale-$replicas" "$replicas" 500 100000
+    run "buys-$replicas" "$replicas" $((requests * 10)) 4000000000
+  done
+done
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+column() { awk -v c="$2" '{ print $c }' "$dir/$1.runs" | median; }
+echo
+echo "| load | --replicas | requests/s | p50 ms | p99 ms |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+for load in sale buys; do
+  for replicas in 0 1; do
+    name="$load-$replicas"
+    label=$([ "$load" = sale ] && echo "sale of 500" || echo "every request buys")
+    echo "| $label | $replicas | $(column "$name" 1) | $(column "$name" 2) | $(column "$name" 3) |"
+  done
+done
+
+# The Lua purchase alone, on the master: a fresh sale large enough that
+# every call buys, the script loaded, and redis-benchmark calling it.
+echo
+sha=$(redis-cli -p 6380 script load "$(cat src/purchase.lua)")
+redis-cli -p 6380 set commodity:num 100000000 >/dev/null
+for clients in 1 50; do
+  rps=$(redis-benchmark -p 6380 -n 200000 -c "$clients" -r 1000000000 -q \
+    evalsha "$sha" 2 commodity:num user:id "buyer:__rand_int__" | tr '\r' '\n' |
+    awk '/requests per second/ { for (i = 2; i <= NF; i++) if ($i == "requests") print $(i - 1) }')
+  echo "redis-benchmark, the Lua purchase, $clients client(s): $rps purchases/s"
+done
