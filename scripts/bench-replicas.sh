@@ -11,15 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-requests=20000
-rounds=3
-while getopts n:r:h opt; do
-  case $opt in
-    n) requests=$OPTARG ;;
-    r) rounds=$OPTARG ;;
-    *) usage "$0"; exit 2 ;;
-  esac
-done
+bench_options "$@"
 
 need redis-server redis-server
 need ab apache2-utils
@@ -45,8 +37,7 @@ run() {
   start_seckill redis://127.0.0.1:6380/0 "$dir/server.log" --sentinel "$sentinels" --master mymaster \
     --strategy lua --replicas "$2" --stock "$3" --suffix-max "$4"
   ab -q -n "$requests" -c 100 -p postfile -T "$form" "http://127.0.0.1:$port/seckill" >"$dir/ab.out" 2>&1
-  awk '/^Requests per second/ { rps = $4 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
-       END { printf "%.0f %s %s\n", rps, p50, p99 }' "$dir/ab.out" >>"$dir/$1.runs"
+  ab_figures "$dir/ab.out" >>"$dir/$1.runs"
   grep -h '^Non-2xx' "$dir/ab.out" | sed "s/^/$1: /" >&2 || true
   kill -INT "$server"
   wait "$server" || true
@@ -63,8 +54,7 @@ for round in $(seq "$rounds"); do
   done
 done
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-column() { awk -v c="$2" '{ print $c }' "$dir/$1.runs" | median; }
+column() { median_of "$dir/$1.runs" "$2"; }
 echo
 echo "| load | --replicas | requests/s | p50 ms | p99 ms |"
 echo "| --- | ---: | ---: | ---: | ---: |"

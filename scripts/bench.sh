@@ -15,15 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-requests=20000
-rounds=3
-while getopts n:r:h opt; do
-  case $opt in
-    n) requests=$OPTARG ;;
-    r) rounds=$OPTARG ;;
-    *) usage "$0"; exit 2 ;;
-  esac
-done
+bench_options "$@"
 
 need redis-server redis-server
 need ab apache2-utils
@@ -71,8 +63,7 @@ ab_run() {
   if grep -q '^Non-2xx responses' "$dir/ab.out"; then
     echo "$name: $(grep '^Non-2xx' "$dir/ab.out")" >&2
   fi
-  awk '/^Requests per second/ { rps = $4 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
-       END { printf "%.0f %s %s\n", rps, p50, p99 }' "$dir/ab.out" >>"$dir/$name.runs"
+  ab_figures "$dir/ab.out" >>"$dir/$name.runs"
 }
 
 # The tutorial's POST, as ab's arguments; $port is the server started last.
@@ -101,8 +92,7 @@ for round in $(seq "$rounds"); do
   done
 done
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-column() { awk -v c="$2" '{ print $c }' "$dir/$1.runs" | median; }
+column() { median_of "$dir/$1.runs" "$2"; }
 base=$(column healthz 1)
 echo
 echo "| load | requests/s | ratio to /healthz | p50 ms | p99 ms | peak RSS MB | stock left, each round |"

@@ -118,3 +118,30 @@ start_seckill() {
   server=$!
   wait_for_port "$port"
 }
+
+# bench_options "$@": the bench scripts' -n requests (20000) and -r rounds
+# (3), into $requests and $rounds; -h or a wrong flag prints the usage.
+bench_options() {
+  requests=20000
+  rounds=3
+  local opt OPTIND=1
+  # shellcheck disable=SC2034 # both are for the calling script
+  while getopts n:r:h opt; do
+    case $opt in
+      n) requests=$OPTARG ;;
+      r) rounds=$OPTARG ;;
+      *) usage "$0"; exit 2 ;;
+    esac
+  done
+}
+
+# ab_figures FILE: "requests/s p50 p99" (ms) from an ab report.
+ab_figures() {
+  awk '/^Requests per second/ { rps = $4 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+       END { printf "%.0f %s %s\n", rps, p50, p99 }' "$1"
+}
+
+# median_of FILE COLUMN: the median of one column of FILE's lines.
+median_of() {
+  awk -v c="$2" '{ print $c }' "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}

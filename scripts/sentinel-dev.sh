@@ -46,7 +46,7 @@ case ${1:-} in
       redis "replica-$port" "$port" --replicaof 127.0.0.1 "$master_port"
     done
     # Both replicas synced before the sentinels watch: a replica promoted
-    # before its first sync would be an empty master (docs/failures.md).
+    # before its first sync would be an empty master (docs/scaling.md).
     for _ in $(seq 100); do
       [ "$(redis-cli -p "$master_port" info replication | grep -c 'state=online')" = 2 ] && break
       sleep 0.1

@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
 use crate::pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_SIZE};
 use crate::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
+use crate::report::{LINES_WAITING, OUTPUT_WAIT};
 use crate::server::STOP_WAIT;
 
 /// A flash-sale (秒杀) server backed by Redis: the Flask seckill tutorial in Rust.
@@ -153,7 +154,7 @@ fn fixed_limits() -> String {
         IO_TIMEOUT.as_millis(),
         TURN_WAIT.as_millis(),
     );
-    let stop = STOP_WAIT.as_secs();
+    let (stop, output) = (STOP_WAIT.as_secs(), OUTPUT_WAIT.as_secs());
     format!(
         "Limits without a flag:\n  \
          a request line of {line} bytes (414 beyond); a header line of {header} bytes, {headers} \
@@ -166,7 +167,9 @@ fn fixed_limits() -> String {
          busy), and {reply} ms for each reply of Redis;\n  \
          watch-retry lets {RACERS_AT_ONCE} buyers race at once, each waiting {race} ms for a \
          turn (503 busy);\n  \
-         a stop waits {stop} s for the requests in flight."
+         a stop waits {stop} s for the requests in flight;\n  \
+         {LINES_WAITING} lines wait for a stdout or stderr that is not read (more are dropped), \
+         and the report at the end waits {output} s for it."
     )
 }
 

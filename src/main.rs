@@ -107,6 +107,6 @@ fn no_sale(redis: &Redis, con: &mut Connection) -> String {
     let missing = sale::missing(con).unwrap_or_else(|err| format!("({err})"));
     format!(
         "no sale in Redis at {at}: {missing}. Start a seckill without --join to set one up; \
-         if a failover promoted a replica that had not synced, the sale is lost (docs/failures.md)"
+         if a failover promoted a replica that had not synced, the sale is lost (docs/scaling.md)"
     )
 }

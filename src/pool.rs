@@ -80,6 +80,10 @@ pub struct Failed {
 
 impl fmt::Display for Failed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.err.code().is_some() {
+            // Reached, and it answered with an error of its own.
+            return write!(f, "Redis at {} refused: {}", self.at, self.err);
+        }
         write!(f, "cannot reach Redis at {}: {}", self.at, self.err)?;
         if self.at.contains("sentinels") {
             let hint = "are the sentinels running, and do they name that master? \
@@ -157,10 +161,21 @@ pub enum Trouble {
 
 impl From<RedisError> for Trouble {
     fn from(err: RedisError) -> Trouble {
-        Trouble::Redis(if err.is_timeout() {
-            format!("Redis did not answer in time; is it stalled or overloaded? ({err})")
-        } else {
-            format!("Redis failed: {err}")
+        Trouble::Redis(match err.code() {
+            _ if err.is_timeout() => {
+                format!("Redis did not answer in time; is it stalled or overloaded? ({err})")
+            }
+            // A master's min-replicas-to-write, with too few replicas in touch.
+            Some("NOREPLICAS") => format!(
+                "Redis refuses the sale: too few replicas are in touch with the master \
+                 (its min-replicas-to-write); start or reconnect a replica ({err})"
+            ),
+            // A master demoted by a failover; the pool drops this connection.
+            Some("READONLY") => format!(
+                "Redis refuses the sale: the server is a replica now, after a failover; \
+                 try again in a few seconds ({err})"
+            ),
+            _ => format!("Redis failed: {err}"),
         })
     }
 }

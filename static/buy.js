@@ -47,11 +47,13 @@ export function problem(status, body) {
   switch (body.cause) {
     case "redis":
       return `Redis, where the sale is kept, is not answering, so the sale cannot go on (${said}). ` +
-        "Start redis-server; the page recovers by itself.";
+        "Start redis-server, or wait for a failover to end; the page recovers by itself.";
     case "busy":
       return `The server is busy with the buyers ahead of you (${said}). Try again in a moment.`;
     case "maybe_sold":
       return `Redis did not confirm this purchase in time: it may have gone through (${said}).`;
+    case "unreplicated":
+      return `Sold on the Redis master, but no replica confirmed it in time: a failover could still lose it (${said}).`;
     case "no_sale":
       return `No sale is set up in Redis (${said}).`;
     case "closing":

@@ -19,7 +19,7 @@ document.getElementById("crowd").addEventListener("submit", async (event) => {
   // Ids built from the user ID, one per buyer, as ab's postfile with a suffix.
   const base = user.value.trim() || "crowd";
   const counts = { 1: 0, [-1]: 0, [-2]: 0, [-3]: 0 };
-  let maybe = 0, refused = 0, unreachable = 0, firstProblem = "";
+  let maybe = 0, unconfirmed = 0, refused = 0, unreachable = 0, firstProblem = "";
   const started = performance.now();
   fire.disabled = true;
   // The single purchase's lines would read as part of the crowd's answer.
@@ -33,6 +33,8 @@ document.getElementById("crowd").addEventListener("submit", async (event) => {
         counts[body.response_num] += 1;
       } else if (body.cause === "maybe_sold") {
         maybe += 1;
+      } else if (body.cause === "unreplicated") {
+        unconfirmed += 1;
       } else {
         refused += 1;
         firstProblem ||= problem(status, body);
@@ -44,7 +46,8 @@ document.getElementById("crowd").addEventListener("submit", async (event) => {
   }));
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   tally.textContent = `Crowd of ${n} in ${seconds} s: ${counts[1]} bought, ${counts[-1]} sold out, ` +
-    `${counts[-2]} repeat, ${counts[-3]} lost the race, ${maybe} maybe bought, ${refused} refused, ` +
+    `${counts[-2]} repeat, ${counts[-3]} lost the race, ${maybe} maybe bought, ` +
+    `${unconfirmed} not yet on a replica, ${refused} refused, ` +
     `${unreachable} unanswered.` +
     (firstProblem ? ` ${firstProblem}` : "");
   fire.disabled = false;

@@ -18,6 +18,7 @@ const FIELDS = {
   conflicts: "conflicts",
   errors: "errors",
   "maybe-sold": "maybe_sold",
+  unreplicated: "unreplicated",
 };
 
 const note = document.getElementById("live-note");

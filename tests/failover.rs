@@ -13,12 +13,14 @@
 mod common;
 
 use std::collections::HashSet;
+use std::process::Command;
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::sentinel::{Topology, sale_in};
-use common::{Seckill, try_buy, wait_for_within};
+use common::{Seckill, buy, get, try_buy, wait_for_within};
+use redis::Commands;
 
 /// The failovers take the machine: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -223,4 +225,53 @@ fn without_replicas_a_failover_can_lose_sales_answered_1() {
     );
     assert!(told.len() > 1000, "most buyers bought: {}", told.len());
     assert_the_sale_goes_on(&failover);
+}
+
+/// A replica restarted empty while the master is unreachable has nothing to
+/// sync from, yet the sentinels promote it: the sale is gone. seckill says
+/// so (503 `no_sale`, `/readyz` 503, `--audit` names the missing keys) and
+/// never starts a sale of its own on the empty master.
+#[test]
+fn a_replica_promoted_before_it_synced_is_no_sale_and_none_is_started() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut topology = Topology::start();
+    let sentinels = topology.sentinel_flag();
+    let flags = ["--suffix-max", "0", "--sentinel", &sentinels];
+    let server = Seckill::start(&topology.master, &flags);
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+
+    // One replica gone for good, the master unreachable, and the other
+    // replica restarted without its data: the only one left to promote.
+    topology.replicas[1].kill();
+    topology.master.freeze();
+    let empty = &mut topology.replicas[0];
+    empty.kill();
+    let _ = std::fs::remove_file(empty.dir.path().join("dump.rdb"));
+    let master_port = topology.master.port.to_string();
+    empty.restart(&["--replicaof", "127.0.0.1", &master_port]);
+    let empty_port = empty.port;
+    let named = "the sentinels to promote the empty replica";
+    wait_for_within(named, Duration::from_secs(30), || {
+        topology.named_master() == Some(empty_port)
+    });
+
+    let no_sale = "buyers to be told there is no sale";
+    wait_for_within(no_sale, Duration::from_secs(10), || {
+        let reply = buy(server.addr, "bob");
+        reply.status == 503 && reply.json()["cause"] == "no_sale"
+    });
+    assert_eq!(get(server.addr, "/readyz").status, 503);
+    let audit = Command::new(env!("CARGO_BIN_EXE_seckill"))
+        .args(["--audit", "--sentinel", &sentinels])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&audit.stderr);
+    assert_eq!(audit.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("commodity:num and commodity:initial are missing"),
+        "{said}"
+    );
+    let mut promoted = topology.replicas[0].con();
+    let stock: Option<i64> = promoted.get("commodity:num").unwrap();
+    assert_eq!(stock, None, "seckill started a sale of its own");
 }

@@ -162,3 +162,46 @@ fn a_frozen_redis_is_a_503_within_two_seconds() {
         );
     }
 }
+
+/// A Redis that answers but refuses the write: a master with too few
+/// replicas for its `min-replicas-to-write`, and a master demoted to a
+/// replica (as after a failover, seen from a connection kept open). Each
+/// 503 says which, and the sale goes on once Redis takes writes again.
+#[test]
+fn a_redis_that_refuses_writes_is_a_503_that_says_why() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--strategy", "lua", "--suffix-max", "0"]);
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+    let config_set = |key: &str, value: &str| {
+        let set = redis::cmd("CONFIG").arg("SET").arg(key).arg(value).clone();
+        set.exec(&mut redis.con()).unwrap();
+    };
+
+    config_set("min-replicas-to-write", "1");
+    let error = buy_fails_fast(&server, "bob");
+    assert!(error.contains("too few replicas are in touch"), "{error}");
+    config_set("min-replicas-to-write", "0");
+    assert_eq!(buy(server.addr, "bob").code(), 1);
+
+    // A Redis with the same sale, for ours to become a replica of.
+    let master = Redis::start_with(&["--repl-diskless-sync-delay", "0"]);
+    let sale = redis::cmd("SET").arg("commodity:num").arg(10).clone();
+    sale.exec(&mut master.con()).unwrap();
+    let replicaof = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(master.port)
+        .clone();
+    replicaof.exec(&mut redis.con()).unwrap();
+    common::wait_for("the replica's first sync", || {
+        let stock: Option<i64> = redis::cmd("GET")
+            .arg("commodity:num")
+            .query(&mut redis.con())
+            .unwrap();
+        stock == Some(10)
+    });
+    let error = buy_fails_fast(&server, "cat");
+    assert!(error.contains("the server is a replica now"), "{error}");
+    let promote = redis::cmd("REPLICAOF").arg("NO").arg("ONE").clone();
+    promote.exec(&mut redis.con()).unwrap();
+    assert_eq!(buy(server.addr, "cat").code(), 1);
+}

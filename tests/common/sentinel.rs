@@ -20,7 +20,8 @@ impl Topology {
     /// A master, two replicas that have synced with it, and three sentinels
     /// that know the replicas and each other: ready to fail over.
     pub fn start() -> Topology {
-        let master = Redis::start();
+        // Replicas sync at once, not after the default 5 s of waiting for others.
+        let master = Redis::start_with(&["--repl-diskless-sync-delay", "0"]);
         let port = master.port.to_string();
         let replicas: Vec<Redis> = (0..2)
             .map(|_| Redis::start_with(&["--replicaof", "127.0.0.1", &port]))
