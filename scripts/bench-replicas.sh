@@ -20,21 +20,23 @@ cargo build --release --quiet
 dir=$PWD/target/bench-replicas
 rm -rf "$dir"
 mkdir -p "$dir"
-scripts/sentinel-dev.sh start >"$dir/set.log"
 server=
 stop_all() {
   [ -n "$server" ] && kill -INT "$server" 2>/dev/null && wait "$server" 2>/dev/null
   scripts/sentinel-dev.sh stop >/dev/null
 }
 trap stop_all EXIT
-sentinels=127.0.0.1:26380,127.0.0.1:26381,127.0.0.1:26382
+scripts/sentinel-dev.sh start >"$dir/set.log"
+# The flags it printed, such as --sentinel HOST:PORT,... and the master's port.
+sentinels=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--sentinel") print $(i + 1) }' "$dir/set.log")
+master_port=$(awk '$1 == "master" { split($2, a, ":"); sub(",", "", a[2]); print a[2] }' "$dir/set.log")
 form=application/x-www-form-urlencoded
 
 # run NAME REPLICAS STOCK SUFFIX_MAX: one ab run on a fresh sale; keeps
 # "requests/s p50 p99" in $dir/NAME.runs.
 run() {
   # Through the sentinels; --redis gives only the database.
-  start_seckill redis://127.0.0.1:6380/0 "$dir/server.log" --sentinel "$sentinels" --master mymaster \
+  start_seckill "redis://127.0.0.1:$master_port/0" "$dir/server.log" --sentinel "$sentinels" --master mymaster \
     --strategy lua --replicas "$2" --stock "$3" --suffix-max "$4"
   ab -q -n "$requests" -c 100 -p postfile -T "$form" "http://127.0.0.1:$port/seckill" >"$dir/ab.out" 2>&1
   ab_figures "$dir/ab.out" >>"$dir/$1.runs"
@@ -69,10 +71,10 @@ done
 # The Lua purchase alone, on the master: a fresh sale large enough that
 # every call buys, the script loaded, and redis-benchmark calling it.
 echo
-sha=$(redis-cli -p 6380 script load "$(cat src/purchase.lua)")
-redis-cli -p 6380 set commodity:num 100000000 >/dev/null
+sha=$(redis-cli -p "$master_port" script load "$(cat src/purchase.lua)")
+redis-cli -p "$master_port" set commodity:num 100000000 >/dev/null
 for clients in 1 50; do
-  rps=$(redis-benchmark -p 6380 -n 200000 -c "$clients" -r 1000000000 -q \
+  rps=$(redis-benchmark -p "$master_port" -n 200000 -c "$clients" -r 1000000000 -q \
     evalsha "$sha" 2 commodity:num user:id "buyer:__rand_int__" | tr '\r' '\n' |
     awk '/requests per second/ { for (i = 2; i <= NF; i++) if ($i == "requests") print $(i - 1) }')
   echo "redis-benchmark, the Lua purchase, $clients client(s): $rps purchases/s"

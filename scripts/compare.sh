@@ -25,7 +25,12 @@ need curl curl
 cargo build --release --quiet
 dir=$PWD/target/compare
 redis=$(private_redis "$dir")
-trap 'redis-cli -u "$redis" shutdown nosave >/dev/null 2>&1 || true' EXIT
+server=
+stop_all() {
+  [ -n "$server" ] && kill -INT "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  redis-cli -u "$redis" shutdown nosave >/dev/null 2>&1 || true
+}
+trap stop_all EXIT
 
 echo "ab -n $requests -c $concurrency -p postfile -T application/x-www-form-urlencoded, stock 500, $(nproc) cores"
 echo
@@ -45,5 +50,6 @@ for strategy in naive watch watch-retry lua; do
   oversold=$(( oversold > 0 ? oversold : 0 ))
   kill -INT "$server"
   wait "$server"
+  server=
   echo "| $strategy | $rps | $winners | $remaining | $oversold | $conflicts |"
 done

@@ -26,9 +26,35 @@ redis() {
   wait_for_port "$port"
 }
 
-# The master the sentinels name now, as HOST PORT.
+# The master the sentinels name now, as HOST PORT: the first that answers says.
 named_master() {
-  redis-cli -p "${sentinel_ports[0]}" sentinel get-master-addr-by-name mymaster | paste -sd' '
+  local port named
+  for port in "${sentinel_ports[@]}"; do
+    named=$(timeout 2 redis-cli -p "$port" sentinel get-master-addr-by-name mymaster 2>/dev/null | paste -sd' ' || true)
+    if [[ $named =~ ^[^\ ]+\ [0-9]+$ ]]; then
+      echo "$named"
+      return 0
+    fi
+  done
+  echo "no sentinel of this set answers (is it started? \`$0 start\`)" >&2
+  return 1
+}
+
+# Stops every server of the set, and waits until each has ended: the
+# sentinels first, so that they start no failover, and the master last, so
+# that it has no replica to wait for.
+stop_set() {
+  local pidfile pid _
+  for pidfile in "$dir"/sentinel-*/redis.pid "$dir"/replica-*/redis.pid "$dir"/master/redis.pid; do
+    [ -f "$pidfile" ] || continue
+    pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 50); do
+      # Ended, or a zombie waiting for init to reap it.
+      [[ $(ps -o stat= -p "$pid" 2>/dev/null) =~ ^[^Z] ]] || break
+      sleep 0.1
+    done
+  done
 }
 
 case ${1:-} in
@@ -41,16 +67,26 @@ case ${1:-} in
       fi
     done
     rm -rf "$dir"
+    # Half a set is no use: whatever fails, stop what did start.
+    trap 'stop_set; echo "could not start the set; logs in target/sentinel-dev/" >&2' ERR
     redis master "$master_port"
     for port in "${replica_ports[@]}"; do
       redis "replica-$port" "$port" --replicaof 127.0.0.1 "$master_port"
     done
     # Both replicas synced before the sentinels watch: a replica promoted
     # before its first sync would be an empty master (docs/scaling.md).
+    synced=
     for _ in $(seq 100); do
-      [ "$(redis-cli -p "$master_port" info replication | grep -c 'state=online')" = 2 ] && break
+      if [ "$(redis-cli -p "$master_port" info replication | grep -c 'state=online')" = 2 ]; then
+        synced=yes
+        break
+      fi
       sleep 0.1
     done
+    if [ -z "$synced" ]; then
+      echo "the replicas did not sync with the master within 10 s" >&2
+      false
+    fi
     for port in "${sentinel_ports[@]}"; do
       mkdir -p "$dir/sentinel-$port"
       cat >"$dir/sentinel-$port/sentinel.conf" <<EOF
@@ -66,7 +102,8 @@ EOF
     echo "run seckill with:  --sentinel ${sentinels%,} --master mymaster --replicas 1"
     ;;
   kill-master)
-    read -r _ port < <(named_master)
+    named=$(named_master)
+    port=${named#* }
     for pidfile in "$dir"/*/redis.pid; do
       if [ "$(redis-cli -p "$port" info server | awk -F: '/^process_id/ { print $2 }' | tr -d '\r')" = "$(cat "$pidfile")" ]; then
         kill -9 "$(cat "$pidfile")"
@@ -78,17 +115,14 @@ EOF
     exit 1
     ;;
   status)
-    read -r _ port < <(named_master)
+    named=$(named_master)
+    port=${named#* }
     echo "the sentinels name 127.0.0.1:$port master"
     redis-cli -p "$port" info replication | grep -E '^(role|connected_slaves|slave[0-9])' | tr -d '\r'
     echo "commodity:num $(redis-cli -p "$port" get commodity:num), winners $(redis-cli -p "$port" scard user:id)"
     ;;
   stop)
-    for pidfile in "$dir"/*/redis.pid; do
-      if [ -f "$pidfile" ]; then
-        kill "$(cat "$pidfile")" 2>/dev/null || true
-      fi
-    done
+    stop_set
     echo "stopped the servers of target/sentinel-dev/"
     ;;
   *)

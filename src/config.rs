@@ -10,6 +10,10 @@ use crate::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
 use crate::report::{LINES_WAITING, OUTPUT_WAIT};
 use crate::server::STOP_WAIT;
 
+/// WAIT answers after its timeout: well within `IO_TIMEOUT`, the longest a
+/// reply may take.
+const MAX_REPLICA_TIMEOUT_MS: u64 = 300;
+
 /// A flash-sale (秒杀) server backed by Redis: the Flask seckill tutorial in Rust.
 #[derive(Debug, Parser)]
 #[command(version)]
@@ -46,8 +50,10 @@ pub struct Config {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub replicas: u32,
 
-    /// Milliseconds to wait for --replicas to confirm a sale.
-    #[arg(long, default_value_t = 100, value_name = "MS")]
+    /// Milliseconds to wait for --replicas to confirm a sale: 1 to 300, as
+    /// a reply of Redis may take 400 ms at most
+    #[arg(long, default_value_t = 100, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_REPLICA_TIMEOUT_MS))]
     pub replica_timeout: u64,
 
     // Python: pyredis.set(name='commodity:num', value=500)

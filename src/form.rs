@@ -117,11 +117,11 @@ pub fn user_id(base_id: &str, suffix_max: u32) -> Result<String, FormError> {
     } else {
         format!("{base_id}{}", fastrand::u32(0..=suffix_max))
     };
-    if id == keys::SENTINEL {
-        let sentinel = keys::SENTINEL;
+    if id == keys::PLACEHOLDER {
+        let placeholder = keys::PLACEHOLDER;
         return Err(refuse(
             400,
-            format!("the id `{sentinel}` marks the empty set of winners and cannot buy"),
+            format!("the id `{placeholder}` marks the empty set of winners and cannot buy"),
         ));
     }
     Ok(id)
@@ -195,7 +195,7 @@ mod tests {
             let suffix: u32 = id.strip_prefix("ann").unwrap().parse().unwrap();
             assert!(suffix <= 3, "{id}");
         }
-        assert_eq!(user_id(keys::SENTINEL, 0).unwrap_err().status, 400);
+        assert_eq!(user_id(keys::PLACEHOLDER, 0).unwrap_err().status, 400);
     }
 
     proptest! {

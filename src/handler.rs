@@ -9,7 +9,7 @@ use tiny_http::{Request, ResponseBox};
 use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::http::{self, Cause, Route};
 use crate::pool::{Pool, Trouble};
-use crate::purchase::Purchase;
+use crate::purchase::{Answer, Purchase};
 use crate::report::{Log, Stats};
 use crate::sale::{Tally, keys};
 
@@ -56,39 +56,23 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
     match app.purchase.buy(&app.pool, &user_id) {
         Ok(outcome) => {
             app.log.redis_worked();
+            if matches!(outcome.answer, Answer::Bought { .. }) && app.purchase.waits_for_replicas()
+            {
+                app.log.replicas_confirmed();
+            }
             app.stats.answered(outcome);
             app.log.answer(&user_id, outcome.answer);
             // Python: return jsonify(user_id=userid, response_num=...)
             let answer = json!({ "user_id": user_id, "response_num": outcome.answer.code() });
             http::json(200, &answer)
         }
-        Err(Trouble::Unreplicated(what)) => {
-            app.log.unreplicated(&user_id, &what);
-            app.stats.unreplicated();
-            let cause = Cause::Unreplicated.name();
-            http::json(
-                503,
-                &json!({ "user_id": user_id, "error": what, "cause": cause }),
-            )
-        }
-        Err(Trouble::MaybeSold(err)) => {
-            app.log
-                .redis_failed(&format!("Redis did not confirm a purchase: {err}"));
-            app.stats.maybe_sold();
-            app.log.maybe_sold(&user_id);
-            let what = format!(
-                "Redis did not confirm the purchase in time ({err}): it may have gone through; \
-                 the winners printed when the sale ends will tell"
-            );
-            let cause = Cause::MaybeSold.name();
-            http::json(
-                503,
-                &json!({ "user_id": user_id, "error": what, "cause": cause }),
-            )
-        }
         Err(trouble) => {
-            app.stats.failed();
-            answer_trouble(app, trouble)
+            match trouble {
+                Trouble::MaybeSold(_) => app.stats.maybe_sold(),
+                Trouble::Unreplicated { .. } => app.stats.unreplicated(),
+                _ => app.stats.failed(),
+            }
+            answer_trouble(app, trouble, Some(&user_id))
         }
     }
 }
@@ -97,7 +81,7 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
 fn stats(app: &App) -> ResponseBox {
     match on_redis(app, |con| Tally::read(con)?.ok_or(Trouble::NoSale)) {
         Ok(sale) => http::json(200, &app.stats.to_json(app.purchase.strategy.name(), &sale)),
-        Err(trouble) => answer_trouble(app, trouble),
+        Err(trouble) => answer_trouble(app, trouble, None),
     }
 }
 
@@ -109,7 +93,7 @@ fn ready(app: &App) -> ResponseBox {
     });
     match sale {
         Ok(()) => http::json(200, &json!({ "status": "ready" })),
-        Err(trouble) => answer_trouble(app, trouble),
+        Err(trouble) => answer_trouble(app, trouble, None),
     }
 }
 
@@ -125,23 +109,49 @@ fn on_redis<T>(
 }
 
 /// The 503 for a request Redis could not answer. Redis failing is logged
-/// once per outage; a crowd is not a failure.
-fn answer_trouble(app: &App, trouble: Trouble) -> ResponseBox {
-    match trouble {
+/// once per outage; a crowd is not a failure. A purchase that may have been
+/// made carries its `user_id`, so that the buyer can look for it.
+fn answer_trouble(app: &App, trouble: Trouble, user_id: Option<&str>) -> ResponseBox {
+    let buyer = user_id.unwrap_or("?");
+    let (cause, what) = match trouble {
         Trouble::Busy => {
             let what = "busy: a crowd is ahead and no turn came within a second; try again";
-            http::error(503, Cause::Busy, what)
+            (Cause::Busy, what.to_string())
         }
-        Trouble::Redis(what) | Trouble::MaybeSold(what) | Trouble::Unreplicated(what) => {
+        Trouble::Redis(what) => {
             app.log.redis_failed(&what);
-            http::error(503, Cause::Redis, what)
+            (Cause::Redis, what)
         }
         Trouble::NoSale => {
-            let what = "no sale is set up in Redis (commodity:num is missing); restart seckill to start one";
-            app.log.no_sale(what);
-            http::error(503, Cause::NoSale, what)
+            let stock = keys::STOCK;
+            let what = format!(
+                "no sale is set up in Redis ({stock} is missing); restart seckill to start one"
+            );
+            app.log.no_sale(&what);
+            (Cause::NoSale, what)
         }
+        Trouble::MaybeSold(err) => {
+            app.log
+                .redis_failed(&format!("Redis did not confirm a purchase: {err}"));
+            app.log.maybe_sold(buyer);
+            let what = format!(
+                "Redis did not confirm the purchase in time ({err}): it may have gone through; \
+                 the winners printed when the sale ends will tell"
+            );
+            (Cause::MaybeSold, what)
+        }
+        Trouble::Unreplicated { what, .. } => {
+            app.log.unreplicated(buyer, &what);
+            (Cause::Unreplicated, what)
+        }
+    };
+    let mut answer = json!({ "error": what, "cause": cause.name() });
+    if let Some(user_id) =
+        user_id.filter(|_| matches!(cause, Cause::MaybeSold | Cause::Unreplicated))
+    {
+        answer["user_id"] = user_id.into();
     }
+    http::json(503, &answer)
 }
 
 /// The buyer's id from the form. Python: baseid = request.form.get('msg', ...).strip()

@@ -16,6 +16,7 @@
 //! | [`http`] | routes, JSON answers, the page | `@app.route`, `jsonify`, `render_template` |
 //! | [`report`] | the log lines and the counters | the `print`s |
 //! | [`server`] | a thread per request, its limits, the stop | `app.run(host='', port=5000)` |
+//! | [`sentinel`] | which server is the master, asked of Redis Sentinel | |
 //! | [`permits`] | turns, first come first served | |
 //!
 //! The HTTP layer is tiny_http 0.12.0 with the patches of
@@ -30,4 +31,5 @@ pub mod pool;
 pub mod purchase;
 pub mod report;
 pub mod sale;
+pub mod sentinel;
 pub mod server;

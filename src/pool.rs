@@ -3,15 +3,15 @@
 //! `pool = redis.ConnectionPool(host='', port=6379, db=0)`.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::io::tcp::TcpSettings;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{Client, Connection, ConnectionAddr, ConnectionLike, IntoConnectionInfo, RedisError};
 
 use crate::permits::Permits;
+use crate::sentinel::{self, Sentinels};
 
 /// Connections kept open: more than `ab -c 100` holds at once.
 pub const POOL_SIZE: u32 = 256;
@@ -38,35 +38,26 @@ pub struct Redis {
 }
 
 /// Where connections go: the one Redis of `--redis`, or the master that
-/// the sentinels of `--sentinel` name. Sentinels are Redis's own failover:
-/// they watch a master and its replicas, and promote a replica when the
-/// master fails; each new connection asks them which server is master now.
+/// the sentinels of `--sentinel` name now: each new connection asks them.
 enum Source {
     Url(Client),
-    Sentinel(Mutex<SentinelClient>),
+    Sentinel(Sentinels),
 }
 
 impl Source {
     fn connect(&self) -> Result<Connection, RedisError> {
-        let client = match self {
-            Source::Url(client) => client.clone(),
-            Source::Sentinel(sentinels) => {
-                let mut sentinels = sentinels.lock().unwrap_or_else(PoisonError::into_inner);
-                sentinels.get_client()?
-            }
-        };
-        client.get_connection_with_timeout(CONNECT_TIMEOUT)
+        match self {
+            Source::Url(client) => client.get_connection_with_timeout(CONNECT_TIMEOUT),
+            Source::Sentinel(sentinels) => sentinels.connect_to_master(),
+        }
     }
 
-    /// Whether a connection still leads to the master of the sale: after a
-    /// failover, the old master comes back as a replica, and refuses writes.
-    fn still_master(&self, con: &mut Connection) -> Result<(), RedisError> {
-        if let Source::Url(_) = self {
-            return redis::cmd("PING").exec(con);
-        }
-        match redis::cmd("ROLE").query::<redis::Role>(con)? {
-            redis::Role::Primary { .. } => Ok(()),
-            _ => Err((redis::ErrorKind::Io, "no longer the master").into()),
+    /// Whether a connection still works, and with sentinels still leads to
+    /// the master: a demoted master refuses the sale's writes.
+    fn check(&self, con: &mut Connection) -> Result<(), RedisError> {
+        match self {
+            Source::Url(_) => redis::cmd("PING").exec(con),
+            Source::Sentinel(_) => sentinel::is_master(con),
         }
     }
 }
@@ -76,6 +67,7 @@ impl Source {
 pub struct Failed {
     at: String,
     err: RedisError,
+    sentinels: bool,
 }
 
 impl fmt::Display for Failed {
@@ -85,7 +77,7 @@ impl fmt::Display for Failed {
             return write!(f, "Redis at {} refused: {}", self.at, self.err);
         }
         write!(f, "cannot reach Redis at {}: {}", self.at, self.err)?;
-        if self.at.contains("sentinels") {
+        if self.sentinels {
             let hint = "are the sentinels running, and do they name that master? \
                         (scripts/sentinel-dev.sh starts a set)";
             write!(f, "; {hint}")?;
@@ -110,20 +102,16 @@ impl Redis {
         let nodelay = TcpSettings::default().set_nodelay(true);
         let info = url.into_connection_info().map_err(bad_url)?;
         let db = info.redis_settings().db();
+        let info = info.set_tcp_settings(nodelay);
         if !sentinels.is_empty() {
-            let node = SentinelNodeConnectionInfo::default()
-                .set_redis_connection_info(info.redis_settings().clone())
-                .set_tcp_settings(nodelay);
-            let addrs: Vec<_> = sentinels.iter().map(|at| format!("redis://{at}")).collect();
-            let (name, kind) = (master.to_string(), SentinelServerType::Master);
-            let client = SentinelClient::build(addrs, name, Some(node), kind)
-                .map_err(|err| format!("--sentinel {}: {err}", sentinels.join(",")))?;
-            let sentinels = sentinels.join(",");
-            let at = format!("the master `{master}` (db {db}) of the sentinels at {sentinels}");
-            let source = Arc::new(Source::Sentinel(Mutex::new(client)));
+            let list = sentinels.join(",");
+            let sentinels = Sentinels::new(sentinels, master, info, IO_TIMEOUT)
+                .map_err(|err| format!("--sentinel {list}: {err}"))?;
+            let at = format!("the master `{master}` (db {db}) of the sentinels at {list}");
+            let source = Arc::new(Source::Sentinel(sentinels));
             return Ok(Redis { source, at });
         }
-        let client = Client::open(info.set_tcp_settings(nodelay)).map_err(bad_url)?;
+        let client = Client::open(info).map_err(bad_url)?;
         let at = match client.get_connection_info().addr() {
             ConnectionAddr::Unix(path) => format!("redis+unix://{}?db={db}", path.display()),
             addr => format!("redis://{addr}/{db}"),
@@ -138,7 +126,8 @@ impl Redis {
 
     pub fn failed(&self, err: RedisError) -> Failed {
         let at = self.at.clone();
-        Failed { at, err }
+        let sentinels = matches!(*self.source, Source::Sentinel(_));
+        Failed { at, err, sentinels }
     }
 }
 
@@ -155,8 +144,9 @@ pub enum Trouble {
     /// connection dropped: Redis may have sold the item or not.
     MaybeSold(String),
     /// Sold on the master, but fewer replicas than `--replicas` confirmed it
-    /// in time: a failover now could lose it.
-    Unreplicated(String),
+    /// in time: a failover now could lose it. `wait_failed`: WAIT itself got
+    /// no reply, so the connection is in doubt.
+    Unreplicated { what: String, wait_failed: bool },
 }
 
 impl From<RedisError> for Trouble {
@@ -245,7 +235,13 @@ impl Pool {
         pooled.last_used = Instant::now();
         // After an error, whether the connection still WATCHes or owes a
         // reply is unknown: it is closed, and the others say PONG first.
-        if let Err(Trouble::Redis(_) | Trouble::MaybeSold(_) | Trouble::Unreplicated(_)) = result {
+        // A WAIT that answered "too few replicas" leaves it clean.
+        let in_doubt = |trouble: &Trouble| match trouble {
+            Trouble::Redis(_) | Trouble::MaybeSold(_) => true,
+            Trouble::Unreplicated { wait_failed, .. } => *wait_failed,
+            Trouble::Busy | Trouble::NoSale => false,
+        };
+        if result.as_ref().is_err_and(in_doubt) {
             pooled.failed = true;
             pooled.failures.fetch_add(1, Ordering::Relaxed);
         }
@@ -307,7 +303,7 @@ impl r2d2::ManageConnection for Manager {
             return Err((redis::ErrorKind::Io, "connection closed unasked", why).into());
         }
         self.source
-            .still_master(&mut pooled.con)
+            .check(&mut pooled.con)
             .inspect_err(|_| self.ping_failed.store(failures, Ordering::Relaxed))?;
         (pooled.checked, pooled.last_used) = (failures, Instant::now());
         Ok(())

@@ -116,6 +116,11 @@ impl Purchase {
         })
     }
 
+    /// Whether a sale waits for replicas (`--replicas`).
+    pub fn waits_for_replicas(&self) -> bool {
+        self.replicas.0 > 0
+    }
+
     /// Makes one purchase for `user_id`.
     pub fn buy(&self, pool: &Pool, user_id: &str) -> Result<Outcome, Trouble> {
         // watch-retry takes a turn first, before a connection that would sit idle meanwhile.
@@ -143,15 +148,31 @@ impl Purchase {
         if replicas == 0 || !matches!(outcome.answer, Answer::Bought { .. }) {
             return Ok(outcome);
         }
-        let wait = redis::cmd("WAIT").arg(replicas).arg(timeout).query(con);
-        let confirmed: u32 = wait.unwrap_or(0);
-        if confirmed < replicas {
-            return Err(Trouble::Unreplicated(format!(
-                "sold on the master, but {confirmed} of {replicas} replicas confirmed it within \
-                 {timeout} ms: a failover now could lose it"
-            )));
-        }
-        Ok(outcome)
+        let confirmed = match redis::cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout)
+            .query::<u32>(con)
+        {
+            Ok(confirmed) if confirmed >= replicas => return Ok(outcome),
+            Ok(confirmed) => {
+                format!("{confirmed} of {replicas} replicas confirmed it within {timeout} ms")
+            }
+            Err(err) => {
+                let what = format!(
+                    "sold on the master, but WAIT for its replicas failed ({err}): \
+                                    a failover now could lose it"
+                );
+                return Err(Trouble::Unreplicated {
+                    what,
+                    wait_failed: true,
+                });
+            }
+        };
+        let what = format!("sold on the master, but {confirmed}: a failover now could lose it");
+        Err(Trouble::Unreplicated {
+            what,
+            wait_failed: false,
+        })
     }
 }
 

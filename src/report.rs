@@ -242,6 +242,10 @@ impl Log {
         if self.no_sale.ends() {
             warn("seckill: a sale is set up in Redis again");
         }
+    }
+
+    /// The replicas confirmed a sale in time (`--replicas`).
+    pub fn replicas_confirmed(&self) {
         if self.unreplicated.ends() {
             warn("seckill: the replicas confirm the sales again");
         }

@@ -13,7 +13,7 @@ pub mod keys {
     pub const WINNERS: &str = "user:id";
 
     /// The member the tutorial puts in `user:id` at start; it is not a winner.
-    pub const SENTINEL: &str = "null";
+    pub const PLACEHOLDER: &str = "null";
 
     /// The stock the sale started with, so an audit can tell sold from
     /// oversold after the server is gone. The Python only printed it.
@@ -29,7 +29,7 @@ pub fn start(con: &mut Connection, stock: u32) -> RedisResult<()> {
         .set(keys::STOCK, stock)
         .set(keys::INITIAL_STOCK, stock)
         .del(keys::WINNERS)
-        .sadd(keys::WINNERS, keys::SENTINEL)
+        .sadd(keys::WINNERS, keys::PLACEHOLDER)
         .exec(con)
 }
 
@@ -38,12 +38,12 @@ pub fn start(con: &mut Connection, stock: u32) -> RedisResult<()> {
 pub struct Tally {
     pub initial: i64,
     pub remaining: i64,
-    /// Members of `user:id` but the sentinel.
+    /// Members of `user:id` but the placeholder.
     pub winners: i64,
 }
 
 /// The replies of `figures()`: initial stock, stock, members of `user:id`,
-/// and whether the sentinel is one of them.
+/// and whether the placeholder is one of them.
 type Figures = (Option<i64>, Option<i64>, i64, bool);
 
 /// The commands that read a sale's figures, in one transaction.
@@ -53,7 +53,7 @@ fn figures() -> redis::Pipeline {
         .get(keys::INITIAL_STOCK)
         .get(keys::STOCK)
         .scard(keys::WINNERS)
-        .sismember(keys::WINNERS, keys::SENTINEL);
+        .sismember(keys::WINNERS, keys::PLACEHOLDER);
     pipe
 }
 
@@ -122,7 +122,7 @@ pub fn report(con: &mut Connection) -> RedisResult<Option<(Tally, Vec<String>)>>
     let Some(tally) = Tally::from_figures((initial, remaining, members, sentinel)) else {
         return Ok(None);
     };
-    names.retain(|id| id != keys::SENTINEL);
+    names.retain(|id| id != keys::PLACEHOLDER);
     names.sort_unstable();
     Ok(Some((tally, names)))
 }

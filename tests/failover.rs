@@ -5,8 +5,8 @@
 //! Replication is asynchronous, so a sale the master answered a moment
 //! before it died can be missing on the replica that takes its place. To
 //! make that moment certain, the master drops its replicas' links (CLIENT
-//! KILL TYPE replica) while they sleep (DEBUG SLEEP), and sells alone until
-//! it is killed. With `--replicas 1` no buyer is told 1 for such a sale;
+//! KILL TYPE replica) while they are frozen (SIGSTOP), and sells alone
+//! until it is killed; then the replicas go on. With `--replicas 1` no buyer is told 1 for such a sale;
 //! without, some are, and the sale is lost. Two replicas, so that after the
 //! failover the new master still has one to confirm sales.
 
@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::sentinel::{Topology, sale_in};
-use common::{Seckill, buy, get, try_buy, wait_for_within};
+use common::{Seckill, buy, get, try_buy, wait_for, wait_for_within};
 use redis::Commands;
 
 /// The failovers take the machine: one at a time.
@@ -27,11 +27,11 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const BUYERS: usize = 200;
 const LOAD: Duration = Duration::from_secs(9);
-/// When the master's replica link is cut, and when the master is killed.
+/// When the master's replica links are cut, and how long it then sells
+/// alone before it is killed: the replicas stay frozen that long, well
+/// under the sentinels' down-after (1 s).
 const CUT_AT: Duration = Duration::from_secs(2);
-const KILL_AFTER_CUT: Duration = Duration::from_millis(300);
-/// Seconds the replicas sleep: less than the sentinels' down-after (1 s).
-const REPLICAS_SLEEP: f64 = 0.7;
+const ALONE: Duration = Duration::from_millis(300);
 
 /// One purchase as a buyer saw it.
 struct Attempt {
@@ -69,6 +69,12 @@ impl Failover {
         let sold = after.filter(|a| matches!(a.answer, Some((200, 1))));
         sold.map(|a| (a.ended - self.killed).as_secs_f64())
             .reduce(f64::min)
+    }
+
+    /// How many answers had the error `cause`.
+    fn count_cause(&self, cause: &str) -> usize {
+        let causes = self.attempts.iter().filter_map(|a| a.cause.as_deref());
+        causes.filter(|c| *c == cause).count()
     }
 
     /// How many errors each cause had, as `cause: count, ...`.
@@ -124,24 +130,31 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
             });
         }
         thread::sleep(CUT_AT);
-        // The replicas sleep through the cut, so that they cannot reconnect,
-        // yet wake before the sentinels would think them down.
+        // Frozen replicas cannot take the stream up again once it is cut.
         for replica in &topology.replicas {
-            let mut con = replica.con();
-            let sleep = redis::cmd("DEBUG").arg("SLEEP").arg(REPLICAS_SLEEP).clone();
-            scope.spawn(move || sleep.exec(&mut con));
+            replica.freeze();
         }
-        thread::sleep(Duration::from_millis(50));
         let mut master = topology.master.con();
-        redis::cmd("CLIENT")
+        let kill_links = redis::cmd("CLIENT")
             .arg("KILL")
             .arg("TYPE")
             .arg("replica")
-            .exec(&mut master)
-            .unwrap();
-        thread::sleep(KILL_AFTER_CUT);
+            .clone();
+        kill_links.exec(&mut master).unwrap();
+        wait_for("the master to have no replica", || {
+            let info: String = redis::cmd("INFO")
+                .arg("replication")
+                .query(&mut master)
+                .unwrap();
+            info.contains("connected_slaves:0")
+        });
+        thread::sleep(ALONE);
         topology.master.kill();
-        Instant::now()
+        let killed = Instant::now();
+        for replica in &topology.replicas {
+            replica.thaw();
+        }
+        killed
     });
     let replicas: Vec<u16> = topology.replicas.iter().map(|r| r.port).collect();
     let named = "the sentinels to name a replica master";
@@ -202,6 +215,11 @@ fn with_replicas_1_no_sale_answered_1_is_lost_in_a_failover() {
         failover.recovered_after().unwrap_or(f64::NAN)
     );
     assert!(told.len() > 1000, "most buyers bought: {}", told.len());
+    let unreplicated = failover.count_cause("unreplicated");
+    assert!(
+        unreplicated > 0,
+        "the master sold alone, so some sales were answered unreplicated"
+    );
     assert!(
         lost.is_empty(),
         "told 1, missing on the new master: {lost:?}"
@@ -274,4 +292,50 @@ fn a_replica_promoted_before_it_synced_is_no_sale_and_none_is_started() {
     let mut promoted = topology.replicas[0].con();
     let stock: Option<i64> = promoted.get("commodity:num").unwrap();
     assert_eq!(stock, None, "seckill started a sale of its own");
+}
+
+/// A sentinel that accepts connections but never answers (frozen, or on a
+/// host that stalls) must not stop seckill from following a failover: it
+/// asks the next sentinel, within the pool's timeouts.
+#[test]
+fn a_frozen_sentinel_does_not_stop_seckill_following_a_failover() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut topology = Topology::start();
+    let sentinels = topology.sentinel_flag();
+    let flags = [
+        "--strategy",
+        "lua",
+        "--suffix-max",
+        "0",
+        "--sentinel",
+        &sentinels,
+    ];
+    let server = Seckill::start(&topology.master, &flags);
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+
+    // The first sentinel seckill asks stops answering; two of three still
+    // agree, so the failover goes ahead without it.
+    topology.sentinels[0].freeze();
+    topology.master.kill();
+    let killed = Instant::now();
+    let mut n = 0;
+    wait_for_within("a sale on the new master", Duration::from_secs(20), || {
+        n += 1;
+        let started = Instant::now();
+        let reply = try_buy(server.addr, &format!("after-{n}"));
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "a purchase took {took:?}");
+        reply.is_ok_and(|r| r.status == 200 && r.code() == 1)
+    });
+    println!(
+        "bought again {:.1} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
+    let named = topology.named_master_by(1);
+    let promoted = topology.replicas.iter().find(|r| Some(r.port) == named);
+    let (winners, _, _) = sale_in(&mut promoted.expect("a replica was promoted").con());
+    assert!(
+        winners.contains("ann"),
+        "the sale before the failover is kept"
+    );
 }

@@ -19,7 +19,7 @@ fn start_up_sets_the_stock_and_empties_the_winners() {
     assert_eq!(con.get::<_, i64>("commodity:num").unwrap(), 42);
     assert_eq!(con.get::<_, i64>("commodity:initial").unwrap(), 42);
     let winners: Vec<String> = con.smembers("user:id").unwrap();
-    assert_eq!(winners, ["null"], "only the tutorial's sentinel");
+    assert_eq!(winners, ["null"], "only the tutorial's placeholder");
 }
 
 #[test]
@@ -159,8 +159,7 @@ fn sigterm_under_load_answers_what_is_in_flight_and_the_report_agrees() {
         told_bought, winners,
         "every purchase in flight was answered"
     );
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let out = server.stdout();
+    let out = server.stdout(); // all of it: `wait` read it to the end
     let report = out.split_once("Winners (").expect(&out).1;
     let (count, rest) = report.split_once("):\n").unwrap();
     assert_eq!(count.parse::<usize>().unwrap(), winners.len());
@@ -171,4 +170,18 @@ fn sigterm_under_load_answers_what_is_in_flight_and_the_report_agrees() {
         out.contains(&format!("remaining:     {remaining}\n")),
         "{out}"
     );
+}
+
+#[test]
+fn a_replica_timeout_that_redis_could_not_keep_is_refused() {
+    // WAIT 0 would wait forever, and over 300 ms the reply itself times out.
+    for ms in ["0", "301"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
+            .args(["--replica-timeout", ms])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("is not in 1..=300"), "{err}");
+    }
 }

@@ -14,7 +14,7 @@ const INITIAL: i64 = 500;
 fn sale(redis: &Redis) -> (HashSet<String>, i64) {
     let mut con = redis.con();
     let mut winners: HashSet<String> = con.smembers("user:id").unwrap();
-    assert!(winners.remove("null"), "the sentinel stays");
+    assert!(winners.remove("null"), "the placeholder stays");
     (winners, con.get("commodity:num").unwrap())
 }
 

@@ -183,7 +183,7 @@ fn a_redis_that_refuses_writes_is_a_503_that_says_why() {
     config_set("min-replicas-to-write", "0");
     assert_eq!(buy(server.addr, "bob").code(), 1);
 
-    // A Redis with the same sale, for ours to become a replica of.
+    // A Redis with a stock, for ours to become a replica of.
     let master = Redis::start_with(&["--repl-diskless-sync-delay", "0"]);
     let sale = redis::cmd("SET").arg("commodity:num").arg(10).clone();
     sale.exec(&mut master.con()).unwrap();
@@ -204,4 +204,75 @@ fn a_redis_that_refuses_writes_is_a_503_that_says_why() {
     let promote = redis::cmd("REPLICAOF").arg("NO").arg("ONE").clone();
     promote.exec(&mut redis.con()).unwrap();
     assert_eq!(buy(server.addr, "cat").code(), 1);
+}
+
+/// `--replicas 1` on a Redis with no replica: every sale is made, and
+/// answered `unreplicated` with its id. WAIT answered, so the connection is
+/// sound and is kept: no new connection per sale. (Redis checks WAIT's
+/// timeout ten times a second, so each sale waits about 100 ms.)
+#[test]
+fn a_sale_no_replica_confirms_is_unreplicated_and_its_connection_kept() {
+    let redis = Redis::start();
+    let flags = [
+        "--strategy",
+        "lua",
+        "--replicas",
+        "1",
+        "--replica-timeout",
+        "10",
+    ];
+    let server = Seckill::start(&redis, &flags);
+    let connections = || {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query(&mut redis.con())
+            .unwrap();
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("total_connections_received:"));
+        line.unwrap()
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = connections();
+    let mut told = std::collections::HashSet::new();
+    for n in 0..20 {
+        let reply = buy(server.addr, &format!("b{n}-"));
+        assert_eq!(reply.status, 503, "{}", reply.text());
+        assert_eq!(reply.json()["cause"], "unreplicated", "{}", reply.text());
+        told.insert(reply.user_id());
+    }
+    // Each `connections()` opens one, and the pool may open a few.
+    assert!(
+        connections() - before <= 5,
+        "{} new connections",
+        connections() - before
+    );
+    let mut winners: std::collections::HashSet<String> = redis::cmd("SMEMBERS")
+        .arg("user:id")
+        .query(&mut redis.con())
+        .unwrap();
+    winners.remove("null");
+    assert_eq!(
+        winners, told,
+        "every unreplicated sale was made on the master"
+    );
+    let stats = get(server.addr, "/seckill/stats").json();
+    assert_eq!(stats["unreplicated"], 20);
+    let log = server.stderr();
+    assert_eq!(
+        log.matches("the replicas do not keep up").count(),
+        1,
+        "{log}"
+    );
+    // Other requests that work on Redis confirm no sale: the log stays.
+    let quiet = std::time::Instant::now() + Duration::from_millis(1100);
+    while std::time::Instant::now() < quiet {
+        assert_eq!(get(server.addr, "/readyz").status, 200);
+    }
+    assert!(!server.stderr().contains("confirm the sales again"));
 }

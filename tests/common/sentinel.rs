@@ -70,7 +70,12 @@ impl Topology {
 
     /// The port of the master the sentinels name now.
     pub fn named_master(&self) -> Option<u16> {
-        let mut con = self.sentinels[0].con();
+        self.named_master_by(0)
+    }
+
+    /// The port of the master that sentinel `n` names now.
+    pub fn named_master_by(&self, n: usize) -> Option<u16> {
+        let mut con = self.sentinels[n].con();
         let addr: Option<(String, u16)> = redis::cmd("SENTINEL")
             .arg("get-master-addr-by-name")
             .arg("mymaster")
@@ -80,7 +85,7 @@ impl Topology {
     }
 }
 
-/// The sale as a Redis holds it: its winners (without the sentinel
+/// The sale as a Redis holds it: its winners (without the placeholder
 /// `null`), the stock left and the stock it started with.
 pub fn sale_in(redis: &mut redis::Connection) -> (std::collections::HashSet<String>, i64, i64) {
     let mut winners: std::collections::HashSet<String> = redis.smembers("user:id").unwrap();

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::redis_server::Redis;
@@ -17,8 +17,11 @@ pub struct Seckill {
     pub addr: SocketAddr,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
-    /// Dropped with the server: a stdout left unread is then let go.
-    _unread: mpsc::Sender<()>,
+    /// The threads that read stdout and stderr; they end at EOF.
+    readers: Vec<JoinHandle<()>>,
+    /// Dropped once the server has ended (or with it): a stdout left unread
+    /// is then let go.
+    unread: Option<mpsc::Sender<()>>,
 }
 
 impl Seckill {
@@ -61,15 +64,18 @@ impl Seckill {
             .expect("cannot start the seckill binary");
         let (listening, on_listening) = mpsc::channel();
         let (unread, release) = mpsc::channel();
-        let stdout = collect(
+        let (stdout, out_reader) = collect(
             child.stdout.take().unwrap(),
             Some((listening, output, release)),
         );
-        let stderr = collect(child.stderr.take().unwrap(), None);
+        let (stderr, err_reader) = collect(child.stderr.take().unwrap(), None);
+        let readers = vec![out_reader, err_reader];
         let Ok(addr) = on_listening.recv_timeout(Duration::from_secs(20)) else {
             let _ = child.kill();
             let _ = child.wait();
-            thread::sleep(Duration::from_millis(100));
+            readers
+                .into_iter()
+                .for_each(|reader| reader.join().unwrap());
             panic!(
                 "seckill did not start listening:\n{}{}",
                 stdout.lock().unwrap(),
@@ -81,7 +87,8 @@ impl Seckill {
             addr,
             stdout,
             stderr,
-            _unread: unread,
+            readers,
+            unread: Some(unread),
         }
     }
 
@@ -112,15 +119,19 @@ impl Seckill {
     pub fn stop(mut self) -> (ExitStatus, String) {
         self.terminate();
         let status = self.wait(Duration::from_secs(20));
-        // The reader threads end at EOF, just after the process.
-        thread::sleep(Duration::from_millis(50));
         (status, self.stdout())
     }
 
+    /// Waits (at most `limit`) for the process to end, and for all it
+    /// wrote to be read.
     pub fn wait(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.unread.take();
+                self.readers
+                    .drain(..)
+                    .for_each(|reader| reader.join().unwrap());
                 return status;
             }
             if Instant::now() > deadline {
@@ -153,10 +164,10 @@ enum Output {
 fn collect(
     pipe: impl Read + Send + 'static,
     listening: Option<(mpsc::Sender<SocketAddr>, Output, mpsc::Receiver<()>)>,
-) -> Arc<Mutex<String>> {
+) -> (Arc<Mutex<String>>, JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
-    thread::spawn(move || {
+    let reader = thread::spawn(move || {
         let mut pipe = BufReader::new(pipe);
         loop {
             let mut line = String::new();
@@ -188,7 +199,7 @@ fn collect(
             }
         }
     });
-    text
+    (text, reader)
 }
 
 /// Makes `command` start with this limit of open files (soft and hard).

@@ -1,0 +1,98 @@
+//! Redis Sentinel: which server is the master now. Sentinels watch a master
+//! and its replicas, and when the master fails they promote a replica; a
+//! client asks them for the master before it connects (`--sentinel`).
+//!
+//! The lookup is Sentinel's client protocol, one command to each sentinel in
+//! turn, asked here with timeouts: the redis crate's blocking Sentinel client
+//! connects and reads without any, under one lock, so one sentinel that
+//! accepted connections but never answered stopped seckill following a
+//! failover (`tests/failover.rs`, a frozen sentinel).
+
+use std::time::Duration;
+
+use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, RedisError, RedisResult, Role};
+
+/// The sentinels of `--sentinel`, and the master they watch as `--master`.
+pub struct Sentinels {
+    sentinels: Vec<Client>,
+    name: String,
+    /// How to connect to the master they name: its database, password and
+    /// TCP settings, from `--redis`.
+    master: ConnectionInfo,
+    timeout: Duration,
+}
+
+impl Sentinels {
+    /// `addrs` are `HOST:PORT`; each connection and each reply may take
+    /// `timeout`.
+    pub fn new(
+        addrs: &[String],
+        name: &str,
+        master: ConnectionInfo,
+        timeout: Duration,
+    ) -> RedisResult<Sentinels> {
+        let sentinels = addrs
+            .iter()
+            .map(|at| Client::open(format!("redis://{at}")))
+            .collect::<RedisResult<_>>()?;
+        let name = name.to_string();
+        Ok(Sentinels {
+            sentinels,
+            name,
+            master,
+            timeout,
+        })
+    }
+
+    /// A connection to the master the first answering sentinel names,
+    /// checked with ROLE: a sentinel may still name a master that a
+    /// failover has just demoted.
+    pub fn connect_to_master(&self) -> RedisResult<Connection> {
+        let (host, port) = self.named_master()?;
+        let addr = ConnectionAddr::Tcp(host, port);
+        let client = Client::open(self.master.clone().set_addr(addr))?;
+        let mut con = client.get_connection_with_timeout(self.timeout)?;
+        con.set_read_timeout(Some(self.timeout))?;
+        con.set_write_timeout(Some(self.timeout))?;
+        is_master(&mut con)?;
+        Ok(con)
+    }
+
+    /// `SENTINEL GET-MASTER-ADDR-BY-NAME`, to each sentinel until one answers.
+    fn named_master(&self) -> RedisResult<(String, u16)> {
+        let mut failure = None;
+        for sentinel in &self.sentinels {
+            let asked = sentinel
+                .get_connection_with_timeout(self.timeout)
+                .and_then(|mut con| {
+                    con.set_read_timeout(Some(self.timeout))?;
+                    con.set_write_timeout(Some(self.timeout))?;
+                    redis::cmd("SENTINEL")
+                        .arg("GET-MASTER-ADDR-BY-NAME")
+                        .arg(&self.name)
+                        .query::<Option<(String, u16)>>(&mut con)
+                });
+            match asked {
+                Ok(Some(master)) => return Ok(master),
+                Ok(None) => {
+                    let what = format!("the sentinels know no master named `{}`", self.name);
+                    failure = Some((redis::ErrorKind::Io, "no such master", what).into());
+                }
+                Err(err) => failure = Some(err),
+            }
+        }
+        Err(failure.unwrap_or_else(|| (redis::ErrorKind::Io, "no sentinel given").into()))
+    }
+}
+
+/// Ok when `con` leads to a master: after a failover the old master comes
+/// back as a replica, and refuses the sale's writes.
+pub fn is_master(con: &mut Connection) -> RedisResult<()> {
+    match redis::cmd("ROLE").query::<Role>(con)? {
+        Role::Primary { .. } => Ok(()),
+        _ => Err(RedisError::from((
+            redis::ErrorKind::Io,
+            "no longer the master",
+        ))),
+    }
+}
