@@ -37,7 +37,7 @@ pub struct Config {
     /// Sentinels to ask which Redis is the master, instead of one fixed
     /// Redis: when the master fails, they promote a replica and seckill
     /// follows it.
-    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT,...")]
+    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT,...", value_parser = host_port)]
     pub sentinel: Vec<String>,
 
     /// The name the sentinels know the master by.
@@ -177,6 +177,21 @@ fn fixed_limits() -> String {
          {LINES_WAITING} lines wait for a stdout or stderr that is not read (more are dropped), \
          and the report at the end waits {output} s for it."
     )
+}
+
+/// A sentinel's address, such as 127.0.0.1:26379.
+fn host_port(text: &str) -> Result<String, String> {
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(text.into()),
+        _ => Err(format!(
+            "`{text}` is not HOST:PORT; sentinels listen on 26379 unless told otherwise, \
+             as in {}:26379",
+            text.split(':')
+                .next()
+                .filter(|h| !h.is_empty())
+                .unwrap_or("127.0.0.1")
+        )),
+    }
 }
 
 /// A number of seconds, such as 10 or 0.5.

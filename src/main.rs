@@ -11,7 +11,7 @@ use redis::Connection;
 use seckill::config::Config;
 use seckill::handler::{self, App};
 use seckill::pool::{Pool, Redis};
-use seckill::purchase::Purchase;
+use seckill::purchase::{self, Purchase};
 use seckill::report::{self, Log, OUTPUT_WAIT, Stats, say, tell, warn};
 use seckill::sale::{self, Tally};
 use seckill::server;
@@ -39,8 +39,30 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     if config.join {
         read_tally(&redis, &mut con)?;
     } else {
+        // The tutorial starts afresh each time; say what that replaces.
+        if let Some(old) = Tally::read(&mut con).map_err(|err| redis.failed(err))? {
+            let Tally {
+                winners,
+                remaining,
+                initial,
+            } = old;
+            warn(format!(
+                "seckill: replacing the sale in Redis (winners {winners}, left {remaining} of \
+                 {initial}); --join serves the sale in Redis instead"
+            ));
+        }
         // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
         sale::start(&mut con, config.stock).map_err(|err| redis.failed(err))?;
+    }
+    if config.replicas > 0 {
+        let connected = purchase::connected_replicas(&mut con).map_err(|err| redis.failed(err))?;
+        if connected < config.replicas {
+            warn(format!(
+                "seckill: --replicas {} but Redis has {connected} replicas connected: every sale \
+                 will be answered 503 unreplicated until enough are",
+                config.replicas
+            ));
+        }
     }
     let purchase = Purchase::new(config, &mut con);
     let purchase = purchase.map_err(|err| redis.failed(err))?;

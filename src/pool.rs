@@ -97,7 +97,11 @@ impl Redis {
     /// The Redis at `url`; or, with `sentinels`, the master they know as
     /// `master`, with the database and password of `url`.
     pub fn open(url: &str, sentinels: &[String], master: &str) -> Result<Redis, String> {
-        let bad_url = |err: RedisError| format!("--redis {url}: {err}");
+        let bad_url = |err: RedisError| {
+            format!(
+                "--redis {url}: {err}; give it as redis://HOST:PORT/DB, such as redis://127.0.0.1:6379/0"
+            )
+        };
         // Nagle's algorithm would hold a small write back: a buyer gains nothing.
         let nodelay = TcpSettings::default().set_nodelay(true);
         let info = url.into_connection_info().map_err(bad_url)?;

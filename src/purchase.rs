@@ -176,6 +176,15 @@ impl Purchase {
     }
 }
 
+/// How many replicas the master has now: `connected_slaves` of INFO.
+pub fn connected_replicas(con: &mut Connection) -> redis::RedisResult<u32> {
+    let info: String = redis::cmd("INFO").arg("replication").query(con)?;
+    let count = info
+        .lines()
+        .find_map(|line| line.strip_prefix("connected_slaves:"));
+    Ok(count.and_then(|n| n.trim().parse().ok()).unwrap_or(0))
+}
+
 /// What the tutorial warns against: read the stock, and if some is left,
 /// take one. Between the GET and the DECR other buyers read the same stock,
 /// so the last item is sold many times over.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, LazyLock};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -152,6 +152,17 @@ fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64
 }
 
+/// The time of day, as `07:40:02.371 UTC`: when an outage began and ended,
+/// so a class can time a failover from the log.
+pub fn time_of_day() -> String {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let ms = since_epoch.as_millis() % (24 * 3600 * 1000);
+    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+    format!("{h:02}:{m:02}:{s:02}.{:03} UTC", ms % 1000)
+}
+
 impl Condition {
     /// True for the failure that begins it.
     fn begins(&self) -> bool {
@@ -213,7 +224,8 @@ impl Log {
         }
         if self.unreplicated.begins() {
             warn(format!(
-                "seckill: the replicas do not keep up ({what}); answering 503 unreplicated until they do"
+                "seckill: the replicas do not keep up ({what}); answering 503 unreplicated until they do ({})",
+                time_of_day()
             ));
         }
     }
@@ -222,7 +234,8 @@ impl Log {
     pub fn redis_failed(&self, what: &str) {
         if self.redis_down.begins() {
             warn(format!(
-                "seckill: {what}; answering 503 until Redis works again"
+                "seckill: {what}; answering 503 until Redis works again ({})",
+                time_of_day()
             ));
         }
     }
@@ -230,24 +243,33 @@ impl Log {
     /// Redis holds no sale; printed once until one is set up again.
     pub fn no_sale(&self, what: &str) {
         if self.no_sale.begins() {
-            warn(format!("seckill: {what}; answering 503 until one is"));
+            warn(format!(
+                "seckill: {what}; answering 503 until one is ({})",
+                time_of_day()
+            ));
         }
     }
 
     /// A request succeeded on Redis, so Redis works and holds a sale.
     pub fn redis_worked(&self) {
         if self.redis_down.ends() {
-            warn("seckill: Redis works again");
+            warn(format!("seckill: Redis works again ({})", time_of_day()));
         }
         if self.no_sale.ends() {
-            warn("seckill: a sale is set up in Redis again");
+            warn(format!(
+                "seckill: a sale is set up in Redis again ({})",
+                time_of_day()
+            ));
         }
     }
 
     /// The replicas confirmed a sale in time (`--replicas`).
     pub fn replicas_confirmed(&self) {
         if self.unreplicated.ends() {
-            warn("seckill: the replicas confirm the sales again");
+            warn(format!(
+                "seckill: the replicas confirm the sales again ({})",
+                time_of_day()
+            ));
         }
     }
 }

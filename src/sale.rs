@@ -64,11 +64,11 @@ impl Tally {
         Ok(Tally::from_figures(figures))
     }
 
-    fn from_figures((initial, remaining, members, sentinel): Figures) -> Option<Tally> {
+    fn from_figures((initial, remaining, members, placeholder): Figures) -> Option<Tally> {
         Some(Tally {
             initial: initial?,
             remaining: remaining?,
-            winners: members - i64::from(sentinel),
+            winners: members - i64::from(placeholder),
         })
     }
 

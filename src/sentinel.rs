@@ -8,9 +8,13 @@
 //! accepted connections but never answered stopped seckill following a
 //! failover (`tests/failover.rs`, a frozen sentinel).
 
+use std::io;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, RedisError, RedisResult, Role};
+
+use crate::report;
 
 /// The sentinels of `--sentinel`, and the master they watch as `--master`.
 pub struct Sentinels {
@@ -20,6 +24,8 @@ pub struct Sentinels {
     /// TCP settings, from `--redis`.
     master: ConnectionInfo,
     timeout: Duration,
+    /// The master they named last, to log a change.
+    named: Mutex<Option<(String, u16)>>,
 }
 
 impl Sentinels {
@@ -41,6 +47,7 @@ impl Sentinels {
             name,
             master,
             timeout,
+            named: Mutex::new(None),
         })
     }
 
@@ -73,15 +80,34 @@ impl Sentinels {
                         .query::<Option<(String, u16)>>(&mut con)
                 });
             match asked {
-                Ok(Some(master)) => return Ok(master),
+                Ok(Some(master)) => {
+                    self.tell_if_new(&master);
+                    return Ok(master);
+                }
                 Ok(None) => {
                     let what = format!("the sentinels know no master named `{}`", self.name);
-                    failure = Some((redis::ErrorKind::Io, "no such master", what).into());
+                    failure = Some(failed(what));
                 }
                 Err(err) => failure = Some(err),
             }
         }
-        Err(failure.unwrap_or_else(|| (redis::ErrorKind::Io, "no sentinel given").into()))
+        Err(failure.unwrap_or_else(|| failed("no sentinel given".into())))
+    }
+
+    /// Logs the master the sentinels name when it changes: a failover, seen
+    /// from here.
+    fn tell_if_new(&self, master: &(String, u16)) {
+        let mut named = self.named.lock().unwrap_or_else(PoisonError::into_inner);
+        if named.as_ref() != Some(master) {
+            let (host, port) = master;
+            if named.is_some() {
+                report::warn(format!(
+                    "seckill: the sentinels name {host}:{port} as the master now ({})",
+                    report::time_of_day()
+                ));
+            }
+            *named = Some(master.clone());
+        }
     }
 }
 
@@ -90,9 +116,10 @@ impl Sentinels {
 pub fn is_master(con: &mut Connection) -> RedisResult<()> {
     match redis::cmd("ROLE").query::<Role>(con)? {
         Role::Primary { .. } => Ok(()),
-        _ => Err(RedisError::from((
-            redis::ErrorKind::Io,
-            "no longer the master",
-        ))),
+        _ => Err(failed("this server is no longer the master".into())),
     }
+}
+
+fn failed(what: String) -> RedisError {
+    RedisError::from(io::Error::other(what))
 }

@@ -59,7 +59,7 @@ impl Listening {
         let (wake, signalled) = (Arc::downgrade(&server), Arc::clone(&stopping));
         ctrlc::set_handler(move || {
             if signalled.swap(true, Ordering::SeqCst) {
-                warn("seckill: stopped at once, without the report");
+                warn("seckill: a second Ctrl-C: stopping at once; the report may be cut short");
                 crate::report::finish(Duration::from_millis(200));
                 std::process::exit(130);
             }
@@ -84,9 +84,12 @@ fn bind(addr: &str, limits: tiny_http::Limits) -> Result<(Server, Socket), Strin
             "cannot listen on {addr}: {err}; is another seckill running? try --bind 127.0.0.1:5001"
         )
     };
+    let unclear = |err: io::Error| {
+        format!("cannot listen on {addr}: {err}; give --bind as HOST:PORT, such as 127.0.0.1:5000")
+    };
     let addr: SocketAddr = addr
         .to_socket_addrs()
-        .map_err(failed)?
+        .map_err(unclear)?
         .next()
         .ok_or_else(|| {
             failed(io::Error::new(

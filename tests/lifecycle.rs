@@ -185,3 +185,16 @@ fn a_replica_timeout_that_redis_could_not_keep_is_refused() {
         assert!(err.contains("is not in 1..=300"), "{err}");
     }
 }
+
+#[test]
+fn a_fresh_start_says_which_sale_it_replaces() {
+    let redis = Redis::start();
+    let first = Seckill::start(&redis, &["--suffix-max", "0"]);
+    assert!(!first.stderr().contains("replacing"), "{}", first.stderr());
+    assert_eq!(buy(first.addr, "ann").code(), 1);
+    first.stop();
+    // Started again as the tutorial does, it sets the stock afresh, and says so.
+    let second = Seckill::start(&redis, &[]);
+    let said = "replacing the sale in Redis (winners 1, left 499 of 500); --join serves";
+    common::wait_for("the warning", || second.stderr().contains(said));
+}
