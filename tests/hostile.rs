@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use common::health::{Figures, assert_recovers, assert_sale_exact, threads_named};
 use common::tools::{ab, assert_ab_clean};
 use common::{
-    FORM, Redis, Seckill, buy, connect, form_body, get, read_until_closed, send, status_lines,
-    wait_for,
+    FORM, Redis, Seckill, buy, connect, form_body, get, get_as_another_client, read_until_closed,
+    send, status_lines, wait_for,
 };
 use redis::Commands;
 
@@ -834,20 +834,8 @@ fn no_one_client_can_take_every_connection() {
         .count();
     assert_eq!(refused, 30, "refused beyond the client's share");
     // Another client (127.0.0.2, loopback too) is served meanwhile.
-    let other = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    other
-        .bind(&"127.0.0.2:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    other.connect(&server.addr.into()).unwrap();
-    let mut other = TcpStream::from(other);
-    other
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    other
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let (bytes, _) = read_until_closed(&mut other);
-    assert_eq!(status_lines(&bytes), ["HTTP/1.1 200 OK"]);
+    let other = get_as_another_client(server.addr, "/healthz");
+    assert_eq!(other.status, 200, "{}", other.text());
     drop(hogged);
     assert_recovers(&mut server, before, 16);
     assert_sale_exact(&redis, &buyers_after(server.addr, 3));

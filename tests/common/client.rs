@@ -92,7 +92,28 @@ impl Reply {
 
 /// Sends raw bytes and reads the reply to the end of the connection.
 pub fn send(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Reply> {
-    let mut stream = TcpStream::connect(addr)?;
+    send_on(TcpStream::connect(addr)?, raw)
+}
+
+/// A connection to `addr` from another loopback address, 127.0.0.2: to
+/// the server, another client than the tests' usual 127.0.0.1.
+pub fn connect_as_another_client(addr: SocketAddr) -> TcpStream {
+    let other = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source: SocketAddr = "127.0.0.2:0".parse().unwrap();
+    other.bind(&source.into()).unwrap();
+    other
+        .connect(&addr.into())
+        .expect("cannot connect to seckill");
+    TcpStream::from(other)
+}
+
+/// A GET from another client (127.0.0.2).
+pub fn get_as_another_client(addr: SocketAddr, path: &str) -> Reply {
+    let raw = raw_request(addr, "GET", path, &[], b"");
+    send_on(connect_as_another_client(addr), &raw).unwrap_or_else(|err| panic!("GET {path}: {err}"))
+}
+
+fn send_on(mut stream: TcpStream, raw: &[u8]) -> std::io::Result<Reply> {
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     stream.write_all(raw)?;
     let mut bytes = Vec::new();
