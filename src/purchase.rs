@@ -148,31 +148,22 @@ impl Purchase {
         if replicas == 0 || !matches!(outcome.answer, Answer::Bought { .. }) {
             return Ok(outcome);
         }
-        let confirmed = match redis::cmd("WAIT")
+        let wait = redis::cmd("WAIT")
             .arg(replicas)
             .arg(timeout)
-            .query::<u32>(con)
-        {
+            .query::<u32>(con);
+        let (why, wait_failed) = match wait {
             Ok(confirmed) if confirmed >= replicas => return Ok(outcome),
             Ok(confirmed) => {
-                format!("{confirmed} of {replicas} replicas confirmed it within {timeout} ms")
+                let why =
+                    format!("{confirmed} of {replicas} replicas confirmed it within {timeout} ms");
+                (why, false)
             }
-            Err(err) => {
-                let what = format!(
-                    "sold on the master, but WAIT for its replicas failed ({err}): \
-                                    a failover now could lose it"
-                );
-                return Err(Trouble::Unreplicated {
-                    what,
-                    wait_failed: true,
-                });
-            }
+            // No reply to WAIT: the connection is in doubt, and is closed.
+            Err(err) => (format!("WAIT for its replicas failed ({err})"), true),
         };
-        let what = format!("sold on the master, but {confirmed}: a failover now could lose it");
-        Err(Trouble::Unreplicated {
-            what,
-            wait_failed: false,
-        })
+        let what = format!("sold on the master, but {why}: a failover now could lose it");
+        Err(Trouble::Unreplicated { what, wait_failed })
     }
 }
 

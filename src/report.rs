@@ -32,6 +32,12 @@ pub fn warn(line: impl Display) {
     STDERR.line(line.to_string(), None);
 }
 
+/// Prints `seckill: {event} ({time of day})` on stderr: when an outage
+/// began and ended, so a class can time a failover from the log.
+pub fn warn_timed(event: impl Display) {
+    warn(format!("seckill: {event} ({})", time_of_day()));
+}
+
 /// Prints a line of the report or the audit: it waits for room rather than
 /// being dropped, up to `OUTPUT_WAIT` after `since`.
 pub fn tell(line: impl Display, since: Instant) {
@@ -152,9 +158,8 @@ fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64
 }
 
-/// The time of day, as `07:40:02.371 UTC`: when an outage began and ended,
-/// so a class can time a failover from the log.
-pub fn time_of_day() -> String {
+/// The time of day, as `07:40:02.371 UTC`.
+fn time_of_day() -> String {
     let since_epoch = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -223,9 +228,8 @@ impl Log {
             say(format!("user {user_id}: bought on the master only; {what}"));
         }
         if self.unreplicated.begins() {
-            warn(format!(
-                "seckill: the replicas do not keep up ({what}); answering 503 unreplicated until they do ({})",
-                time_of_day()
+            warn_timed(format!(
+                "the replicas do not keep up ({what}); answering 503 unreplicated until they do"
             ));
         }
     }
@@ -233,43 +237,31 @@ impl Log {
     /// Redis failed; printed once per outage.
     pub fn redis_failed(&self, what: &str) {
         if self.redis_down.begins() {
-            warn(format!(
-                "seckill: {what}; answering 503 until Redis works again ({})",
-                time_of_day()
-            ));
+            warn_timed(format!("{what}; answering 503 until Redis works again"));
         }
     }
 
     /// Redis holds no sale; printed once until one is set up again.
     pub fn no_sale(&self, what: &str) {
         if self.no_sale.begins() {
-            warn(format!(
-                "seckill: {what}; answering 503 until one is ({})",
-                time_of_day()
-            ));
+            warn_timed(format!("{what}; answering 503 until one is"));
         }
     }
 
     /// A request succeeded on Redis, so Redis works and holds a sale.
     pub fn redis_worked(&self) {
         if self.redis_down.ends() {
-            warn(format!("seckill: Redis works again ({})", time_of_day()));
+            warn_timed("Redis works again");
         }
         if self.no_sale.ends() {
-            warn(format!(
-                "seckill: a sale is set up in Redis again ({})",
-                time_of_day()
-            ));
+            warn_timed("a sale is set up in Redis again");
         }
     }
 
     /// The replicas confirmed a sale in time (`--replicas`).
     pub fn replicas_confirmed(&self) {
         if self.unreplicated.ends() {
-            warn(format!(
-                "seckill: the replicas confirm the sales again ({})",
-                time_of_day()
-            ));
+            warn_timed("the replicas confirm the sales again");
         }
     }
 }

@@ -58,10 +58,16 @@ impl Sentinels {
         let (host, port) = self.named_master()?;
         let addr = ConnectionAddr::Tcp(host, port);
         let client = Client::open(self.master.clone().set_addr(addr))?;
-        let mut con = client.get_connection_with_timeout(self.timeout)?;
+        let mut con = self.open(&client)?;
+        is_master(&mut con)?;
+        Ok(con)
+    }
+
+    /// A connection to a sentinel or a master, every step within `timeout`.
+    fn open(&self, client: &Client) -> RedisResult<Connection> {
+        let con = client.get_connection_with_timeout(self.timeout)?;
         con.set_read_timeout(Some(self.timeout))?;
         con.set_write_timeout(Some(self.timeout))?;
-        is_master(&mut con)?;
         Ok(con)
     }
 
@@ -69,16 +75,12 @@ impl Sentinels {
     fn named_master(&self) -> RedisResult<(String, u16)> {
         let mut failure = None;
         for sentinel in &self.sentinels {
-            let asked = sentinel
-                .get_connection_with_timeout(self.timeout)
-                .and_then(|mut con| {
-                    con.set_read_timeout(Some(self.timeout))?;
-                    con.set_write_timeout(Some(self.timeout))?;
-                    redis::cmd("SENTINEL")
-                        .arg("GET-MASTER-ADDR-BY-NAME")
-                        .arg(&self.name)
-                        .query::<Option<(String, u16)>>(&mut con)
-                });
+            let asked = self.open(sentinel).and_then(|mut con| {
+                redis::cmd("SENTINEL")
+                    .arg("GET-MASTER-ADDR-BY-NAME")
+                    .arg(&self.name)
+                    .query::<Option<(String, u16)>>(&mut con)
+            });
             match asked {
                 Ok(Some(master)) => {
                     self.tell_if_new(&master);
@@ -101,9 +103,8 @@ impl Sentinels {
         if named.as_ref() != Some(master) {
             let (host, port) = master;
             if named.is_some() {
-                report::warn(format!(
-                    "seckill: the sentinels name {host}:{port} as the master now ({})",
-                    report::time_of_day()
+                report::warn_timed(format!(
+                    "the sentinels name {host}:{port} as the master now"
                 ));
             }
             *named = Some(master.clone());

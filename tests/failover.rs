@@ -18,7 +18,8 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::sentinel::{Topology, sale_in};
+use common::health::sale_in;
+use common::sentinel::Topology;
 use common::{Seckill, buy, get, try_buy, wait_for, wait_for_within};
 use redis::Commands;
 

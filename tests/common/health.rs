@@ -83,14 +83,21 @@ pub fn assert_recovers(server: &mut Seckill, before: Figures, memory_mb: usize) 
     );
 }
 
+/// The sale as a Redis holds it: its winners (the placeholder `null`,
+/// which must be there, taken out), the stock left and the stock it
+/// started with.
+pub fn sale_in(con: &mut redis::Connection) -> (HashSet<String>, i64, i64) {
+    let mut winners: HashSet<String> = con.smembers("user:id").unwrap();
+    assert!(winners.remove("null"), "the placeholder stays");
+    let remaining: i64 = con.get("commodity:num").unwrap();
+    let initial: i64 = con.get("commodity:initial").unwrap();
+    (winners, remaining, initial)
+}
+
 /// Winners + remaining = the initial stock, no oversell, and every id
 /// answered 1 is a member of `user:id`.
 pub fn assert_sale_exact(redis: &Redis, told_bought: &HashSet<String>) {
-    let mut con = redis.con();
-    let initial: i64 = con.get("commodity:initial").unwrap();
-    let remaining: i64 = con.get("commodity:num").unwrap();
-    let mut winners: HashSet<String> = con.smembers("user:id").unwrap();
-    assert!(winners.remove("null"), "the placeholder stays");
+    let (winners, remaining, initial) = sale_in(&mut redis.con());
     assert!(remaining >= 0, "oversold: {remaining} left");
     assert_eq!(
         winners.len() as i64 + remaining,

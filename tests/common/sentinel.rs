@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use redis::Commands;
-
 use super::redis_server::Redis;
 use super::wait_for_within;
 
@@ -83,14 +81,4 @@ impl Topology {
             .ok()?;
         addr.map(|(_, port)| port)
     }
-}
-
-/// The sale as a Redis holds it: its winners (without the placeholder
-/// `null`), the stock left and the stock it started with.
-pub fn sale_in(redis: &mut redis::Connection) -> (std::collections::HashSet<String>, i64, i64) {
-    let mut winners: std::collections::HashSet<String> = redis.smembers("user:id").unwrap();
-    winners.remove("null");
-    let remaining: i64 = redis.get("commodity:num").unwrap();
-    let initial: i64 = redis.get("commodity:initial").unwrap();
-    (winners, remaining, initial)
 }
