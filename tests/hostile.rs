@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 use common::health::{Figures, assert_recovers, assert_sale_exact, threads_named};
 use common::tools::{ab, assert_ab_clean};
 use common::{
-    FORM, Redis, Seckill, buy, connect, form_body, get, get_as_another_client, read_until_closed,
-    send, status_lines, wait_for,
+    FORM, NOBODY, Redis, Seckill, buy, connect, form_body, get, get_as_another_client,
+    read_until_closed, send, status_lines, wait_for,
 };
 use redis::Commands;
 
@@ -710,8 +710,6 @@ fn thread_limit(pid: u32) -> String {
     line.split_whitespace().nth(2).unwrap().to_string()
 }
 
-const NOBODY: u32 = 65534;
-
 #[test]
 fn a_thread_that_cannot_start_is_a_busy_503_not_a_stop() {
     let _alone = alone();
@@ -719,12 +717,11 @@ fn a_thread_that_cannot_start_is_a_busy_503_not_a_stop() {
     // The limit of threads does not bind root: the server runs as nobody then.
     // SAFETY: geteuid(2) has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    let mut server = Seckill::start_with(&redis, &["--quiet"], |command| {
-        if root {
-            use std::os::unix::process::CommandExt;
-            command.uid(NOBODY).gid(NOBODY);
-        }
-    });
+    let mut server = if root {
+        Seckill::start_as_nobody(&redis, &["--quiet"])
+    } else {
+        Seckill::start(&redis, &["--quiet"])
+    };
     assert_eq!(buy(server.addr, "ann").status, 200);
     let pid = server.pid();
     let unlimited = thread_limit(pid);

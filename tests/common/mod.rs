@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use client::*;
 pub use redis_server::Redis;
-pub use server::{Seckill, limit_open_files};
+pub use server::{NOBODY, Seckill, limit_open_files};
 
 /// Polls `done` for up to 10 s.
 pub fn wait_for(what: &str, done: impl FnMut() -> bool) {

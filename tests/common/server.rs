@@ -22,7 +22,12 @@ pub struct Seckill {
     /// Dropped once the server has ended (or with it): a stdout left unread
     /// is then let go.
     unread: Option<mpsc::Sender<()>>,
+    /// A copy of the binary that another user may run (`start_as_nobody`).
+    _copy: Option<tempfile::TempDir>,
 }
+
+/// The uid and gid of `nobody`, for what a limit per user must bind.
+pub const NOBODY: u32 = 65534;
 
 impl Seckill {
     /// Starts seckill against `redis` with extra flags, and waits until it listens.
@@ -33,6 +38,30 @@ impl Seckill {
     /// As `start`, with a last say over the command, for limits and the like.
     pub fn start_with(redis: &Redis, flags: &[&str], adjust: impl FnOnce(&mut Command)) -> Seckill {
         Seckill::spawn(redis, flags, adjust, Output::Collected)
+    }
+
+    /// As `start`, run as the user `nobody`, from a copy of the binary in a
+    /// directory anyone may enter: a clone in a private one (`mktemp -d`,
+    /// `/root`) is out of nobody's reach. Needs root.
+    pub fn start_as_nobody(redis: &Redis, flags: &[&str]) -> Seckill {
+        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::process::CommandExt;
+        let copy = tempfile::tempdir().expect("cannot make a temporary directory");
+        let open = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(copy.path(), open).unwrap();
+        let binary = copy.path().join("seckill");
+        std::fs::copy(env!("CARGO_BIN_EXE_seckill"), &binary).expect("cannot copy seckill");
+        let mut server = Seckill::spawn_program(
+            &binary,
+            redis,
+            flags,
+            |command| {
+                command.uid(NOBODY).gid(NOBODY).current_dir(copy.path());
+            },
+            Output::Collected,
+        );
+        server._copy = Some(copy);
+        server
     }
 
     /// As `start`, then closes the server's stdout, as `seckill | head -1` does.
@@ -52,7 +81,18 @@ impl Seckill {
         adjust: impl FnOnce(&mut Command),
         output: Output,
     ) -> Seckill {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_seckill"));
+        let binary = std::path::Path::new(env!("CARGO_BIN_EXE_seckill"));
+        Seckill::spawn_program(binary, redis, flags, adjust, output)
+    }
+
+    fn spawn_program(
+        binary: &std::path::Path,
+        redis: &Redis,
+        flags: &[&str],
+        adjust: impl FnOnce(&mut Command),
+        output: Output,
+    ) -> Seckill {
+        let mut command = Command::new(binary);
         command
             .args(["--bind", "127.0.0.1:0", "--redis", &redis.url()])
             .args(flags);
@@ -89,6 +129,7 @@ impl Seckill {
             stderr,
             readers,
             unread: Some(unread),
+            _copy: None,
         }
     }
 
