@@ -98,8 +98,9 @@ pub struct Config {
     pub max_connections: usize,
 
     /// Connections open at once from one client address, so that no one
-    /// client can take them all; one more is answered 503 and closed.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    /// client can take them all; one more is answered 503 and closed. It
+    /// leaves `ab -c 1000` room for the connections it is still closing.
+    #[arg(long, default_value_t = 1536, value_name = "N")]
     pub max_connections_per_client: usize,
 
     /// Seconds a request's head may take to arrive (408 after), from its

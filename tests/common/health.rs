@@ -75,6 +75,17 @@ pub fn assert_recovers(server: &mut Seckill, before: Figures, memory_mb: usize) 
         },
     );
     let after = Figures::of(pid);
+    // The figures of each attack, for `cargo test --test hostile -- --nocapture`.
+    eprintln!(
+        "{}: /healthz in {took:.0?}; threads {} -> {}, descriptors {} -> {}, RSS {} -> {} kB",
+        std::thread::current().name().unwrap_or("?"),
+        before.threads,
+        after.threads,
+        before.fds,
+        after.fds,
+        before.rss_kb,
+        after.rss_kb
+    );
     assert!(
         after.rss_kb <= before.rss_kb + memory_mb * 1024,
         "memory grew from {} to {} kB",
