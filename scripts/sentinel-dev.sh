@@ -119,7 +119,10 @@ EOF
     port=${named#* }
     echo "the sentinels name 127.0.0.1:$port master"
     redis-cli -p "$port" info replication | grep -E '^(role|connected_slaves|slave[0-9])' | tr -d '\r'
-    echo "commodity:num $(redis-cli -p "$port" get commodity:num), winners $(redis-cli -p "$port" scard user:id)"
+    # user:id holds the winners and the tutorial's placeholder `null`.
+    members=$(redis-cli -p "$port" scard user:id)
+    placeholder=$(redis-cli -p "$port" sismember user:id null)
+    echo "commodity:num $(redis-cli -p "$port" get commodity:num), winners $((members - placeholder))"
     ;;
   stop)
     stop_set
