@@ -68,7 +68,9 @@ impl Listening {
             }
         })
         .map_err(|err| format!("cannot catch Ctrl-C: {err}"))?;
-        // Each request thread holds a clone: the count of the others is in flight.
+        // Each request thread holds a clone: the count of the others is in
+        // flight. Not `thread::scope`: it would join every request thread,
+        // and a stop must not wait longer than STOP_WAIT for a slow client.
         let in_flight = Arc::new(());
         serve(&server, handle, &stopping, &in_flight)
             .map_err(|err| format!("the HTTP listener stopped: {err}; stopping the server"))?;
