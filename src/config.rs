@@ -92,8 +92,9 @@ pub struct Config {
     #[arg(long)]
     pub audit: bool,
 
-    /// Connections open at once; one more is answered 503 and closed at
-    /// once. Lowered at start to what the open-files limit has room for.
+    /// Connections open at once; one more is answered 503 busy, without a
+    /// thread of its own, and closed. Lowered at start to what the
+    /// open-files limit has room for.
     #[arg(long, default_value_t = 2048, value_name = "N")]
     pub max_connections: usize,
 

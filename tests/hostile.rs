@@ -839,6 +839,45 @@ fn no_one_client_can_take_every_connection() {
 }
 
 #[test]
+fn a_crowd_over_its_share_gets_503_after_sending_its_request() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&["--max-connections-per-client", "20"]);
+    // A client over its share that sends its purchase at once reads a
+    // whole 503 that says why.
+    let held: Vec<TcpStream> = (0..20).map(|_| connect(server.addr)).collect();
+    let body = form_body("over");
+    let raw = purchase_head(&format!("Content-Length: {}\r\n", body.len())) + &body;
+    for _ in 0..10 {
+        let mut stream = connect(server.addr);
+        stream.write_all(raw.as_bytes()).unwrap();
+        let (bytes, took) = read_until_closed(&mut stream);
+        let answer = String::from_utf8_lossy(&bytes);
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains(r#""cause":"busy""#), "{answer}");
+        assert!(took < Duration::from_secs(1), "answered after {took:?}");
+    }
+    drop(held);
+    // ab counts those answers as Non-2xx and goes on; answered before it
+    // had sent its request, it lost track of it and stopped at its timeout.
+    let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
+    let url = format!("http://{}/seckill", server.addr);
+    let args = [
+        "-s", "10", "-n", "2000", "-c", "40", "-p", postfile, "-T", FORM,
+    ];
+    let report = ab(&[&args[..], &[url.as_str()]].concat());
+    assert!(
+        report.contains("Complete requests:      2000\n"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Non-2xx responses"),
+        "none over the share:\n{report}"
+    );
+    assert_recovers(&mut server, before, 16);
+    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+}
+
+#[test]
 fn a_slow_answer_leaves_the_client_its_whole_idle_timeout() {
     let _alone = alone();
     let flags = [

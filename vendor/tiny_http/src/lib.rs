@@ -98,7 +98,6 @@ use std::error::Error;
 use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
-use std::io::Write;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
@@ -109,7 +108,7 @@ use std::time::{Duration, Instant};
 
 use client::ClientConnection;
 use connection::Connection;
-use util::{ConnectionState, MessagesQueue, OpenConnections};
+use util::{ConnectionState, MessagesQueue, OpenConnections, Refusals};
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
@@ -314,6 +313,8 @@ impl Server {
 
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            // seckill patch: answers the connections over the limits.
+            let refusals = Refusals::start();
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
@@ -334,14 +335,14 @@ impl Server {
                     }
                 };
 
-                // seckill patch: a connection over the limits is answered at
-                // once and closed, without a thread of its own. It counts as
-                // open for as long as any part of it (a request being
-                // answered) lives.
+                // seckill patch: a connection over the limits gets no thread
+                // of its own: `refusals` answers it 503 and closes it. A
+                // connection counts as open for as long as any part of it (a
+                // request being answered) lives.
                 let opened = match inside_open_connections.open(peer.map(|p| p.ip()), &limits) {
                     Ok(opened) => opened,
                     Err(why) => {
-                        refuse_connection(sock, &why);
+                        refusals.refuse(sock, why);
                         continue;
                     }
                 };
@@ -480,24 +481,6 @@ impl Drop for AcceptLoopGuard {
             self.0.push(err.into());
         }
     }
-}
-
-/// seckill patch: answers a connection over the limits with a 503 and
-/// closes it, without waiting for its request or for the client to read:
-/// each one held a thread and two descriptors for as long as the client
-/// liked, until the process ran out of both.
-fn refuse_connection(mut sock: Connection, why: &str) {
-    let message = format!("{}; try again in a moment", why);
-    let body = util::json_error("busy", &message);
-    let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{}",
-        body.len(),
-        body
-    );
-    let _ = sock.set_nonblocking(true);
-    let _ = sock.write_all(answer.as_bytes());
-    let _ = sock.shutdown(Shutdown::Write);
 }
 
 impl Iterator for IncomingRequests<'_> {

@@ -9,10 +9,11 @@ use std::time::Duration;
 /// `Server::from_listener_with_limits` takes others.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Connections open at once; one more is answered 503 and closed at once.
+    /// Connections open at once; one more is answered 503 (once its request
+    /// is in, within 0.2 s) and closed.
     pub max_connections: usize,
     /// Connections open at once from one client address; one more is
-    /// answered 503 and closed at once, so no one client can take them all.
+    /// answered 503 and closed, so no one client can take them all.
     pub max_connections_per_client: usize,
     /// The longest request line (`GET /path HTTP/1.1`); longer is answered 414.
     pub max_request_line: usize,

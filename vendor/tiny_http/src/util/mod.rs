@@ -5,6 +5,8 @@ pub use self::equal_reader::EqualReader;
 pub use self::fused_reader::FusedReader;
 pub use self::messages_queue::MessagesQueue;
 pub use self::refined_tcp_stream::RefinedTcpStream;
+// seckill patch: refused connections answered once their request is in.
+pub(crate) use self::refusals::Refusals;
 pub use self::sequential::{SequentialReader, SequentialReaderBuilder};
 // seckill patch: SequentialWriter is not named outside its module, and its
 // unused import printed a warning on every build.
@@ -20,6 +22,7 @@ mod equal_reader;
 mod fused_reader;
 mod messages_queue;
 pub(crate) mod refined_tcp_stream;
+mod refusals;
 mod sequential;
 mod task_pool;
 

@@ -1,0 +1,115 @@
+//! seckill patch: the answer to a connection over the limits, given on a
+//! thread of its own so that it never holds up the accept loop.
+//!
+//! A refused connection is answered 503 once its request has arrived, not at
+//! once: answered before it had sent its request, `ab` lost track of that
+//! request and waited 30 s for it; and closed with its request unread, a
+//! connection is reset. Each refusal waits `REFUSAL_WAIT` at most, counted
+//! from the moment it was refused, so a burst of silent clients costs the
+//! thread that long in all, not that long each.
+
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::connection::Connection;
+use crate::util::json_error;
+
+/// How long a refused connection's request may take to arrive before it is
+/// answered anyway, and then again for its client to close.
+const REFUSAL_WAIT: Duration = Duration::from_millis(200);
+
+/// Refused connections waiting for their answer; beyond, one is answered
+/// at once. Each holds a descriptor meanwhile.
+const REFUSALS_WAITING: usize = 32;
+
+/// Bytes read of a refused request at most: a head, as `max_head` allows.
+const READ_AT_MOST: usize = 32 * 1024;
+
+type Refusal = (Connection, String, Instant);
+
+pub(crate) struct Refusals(Option<SyncSender<Refusal>>);
+
+impl Refusals {
+    /// Starts the thread; without it, each refusal is answered at once.
+    pub(crate) fn start() -> Refusals {
+        let (queue, refused) = mpsc::sync_channel::<Refusal>(REFUSALS_WAITING);
+        let answerer = thread::Builder::new()
+            .name("refusals".into())
+            .spawn(move || {
+                for (sock, why, since) in refused {
+                    answer(sock, &why, Some(since));
+                }
+            });
+        Refusals(answerer.ok().map(|_| queue))
+    }
+
+    /// Answers `sock` 503 with `why`, once its request is in, and closes it.
+    pub(crate) fn refuse(&self, sock: Connection, why: String) {
+        let Some(queue) = &self.0 else {
+            return answer(sock, &why, None);
+        };
+        if let Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) =
+            queue.try_send((sock, why, Instant::now()))
+        {
+            // No room to wait: answered at once, as tiny_http's accept loop
+            // must not wait for a client.
+            let (sock, why, _) = back;
+            answer(sock, &why, None);
+        }
+    }
+}
+
+/// Answers `sock` 503 and closes it: after reading its request and what
+/// follows, for `REFUSAL_WAIT` each from `since`; or, with no `since`, at
+/// once and without waiting for anything.
+fn answer(mut sock: Connection, why: &str, since: Option<Instant>) {
+    let head_in = |read: &[u8]| {
+        read.windows(4).any(|w| w == b"\r\n\r\n") || read.windows(2).any(|w| w == b"\n\n")
+    };
+    if let Some(since) = since {
+        read_until(&mut sock, since + REFUSAL_WAIT, head_in);
+        let _ = sock.set_write_timeout(Some(REFUSAL_WAIT));
+    } else {
+        let _ = sock.set_nonblocking(true);
+    }
+    let message = format!("{}; try again in a moment", why);
+    let body = json_error("busy", &message);
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        body
+    );
+    let _ = sock.write_all(answer.as_bytes());
+    let _ = sock.shutdown(Shutdown::Write);
+    // What the client still sends (a body) is read, so that closing does
+    // not reset the connection under the answer.
+    if let Some(since) = since {
+        read_until(&mut sock, since + 2 * REFUSAL_WAIT, |_| false);
+    }
+}
+
+/// Reads from `sock` until `done` says so of what was read, the client
+/// closes, `READ_AT_MOST` bytes, or `deadline`; at least one read that
+/// waits a millisecond, so a request already in is seen even late.
+fn read_until(sock: &mut Connection, deadline: Instant, done: impl Fn(&[u8]) -> bool) {
+    let mut read = vec![0; READ_AT_MOST];
+    let mut filled = 0;
+    while filled < read.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let wait = left.max(Duration::from_millis(1));
+        if sock.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
+        match sock.read(&mut read[filled..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => filled += n,
+        }
+        if done(&read[..filled]) || left.is_zero() {
+            return;
+        }
+    }
+}
