@@ -43,12 +43,15 @@ named_master() {
 # Stops every server of the set, and waits until each has ended: the
 # sentinels first, so that they start no failover, and the master last, so
 # that it has no replica to wait for.
+# Stops what runs of the set; `stopped` counts them.
+stopped=0
 stop_set() {
   local pidfile pid _
   for pidfile in "$dir"/sentinel-*/redis.pid "$dir"/replica-*/redis.pid "$dir"/master/redis.pid; do
     [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
     kill "$pid" 2>/dev/null || continue
+    stopped=$((stopped + 1))
     for _ in $(seq 50); do
       # Ended, or a zombie waiting for init to reap it.
       [[ $(ps -o stat= -p "$pid" 2>/dev/null) =~ ^[^Z] ]] || break
@@ -126,7 +129,7 @@ EOF
     ;;
   stop)
     stop_set
-    echo "stopped the servers of target/sentinel-dev/"
+    echo "stopped $stopped servers of target/sentinel-dev/ (of 6: a master, two replicas, three sentinels)"
     ;;
   *)
     usage "$0"
