@@ -70,7 +70,7 @@ enum ReadError {
     BadBody(HTTPVersion, &'static str),
     /// 501: a Transfer-Encoding other than chunked.
     UnknownTransferEncoding(HTTPVersion),
-    /// 400: a byte of the head is not ASCII.
+    /// 400: a byte of the head is not ASCII, or a control character.
     NotAscii,
     /// The previous answer closed the connection.
     Closed,
@@ -154,7 +154,12 @@ impl ClientConnection {
                 if prev_byte_was_cr {
                     buf.pop(); // removing the '\r'
                 }
-                // seckill patch: answered 400; the connection was closed unanswered.
+                // seckill patch: a control character (a NUL, a bare CR) but a
+                // tab is no part of a head (RFC 9110 5.5): answered 400, as is
+                // a byte that is not ASCII; the connection was closed unanswered.
+                if buf.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
+                    return Err(ReadError::NotAscii);
+                }
                 return AsciiString::from_ascii(buf).map_err(|_| ReadError::NotAscii);
             }
             if buf.len() >= max {
@@ -393,7 +398,12 @@ impl ClientConnection {
                 bad,
                 "the only Transfer-Encoding understood is chunked",
             ),
-            ReadError::NotAscii => (400, http11, bad, "the request's head is not ASCII"),
+            ReadError::NotAscii => (
+                400,
+                http11,
+                bad,
+                "the request's head holds a byte that is not ASCII, or a control character",
+            ),
             // The client is gone or silent, or the last answer closed the connection.
             ReadError::ReadIoError(_) | ReadError::Closed => return,
         };
@@ -438,6 +448,11 @@ fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadE
     let method = parts.next().and_then(|w| w.parse().ok());
     let path = parts.next().map(ToOwned::to_owned);
     let version = parse_http_version(parts.next().unwrap_or(""));
+    // seckill patch: three parts, one space apart (RFC 9112 3); `GET /
+    // HTTP/1.1 extra` was served as `GET /`.
+    if parts.next().is_some() {
+        return Err(ReadError::WrongRequestLine);
+    }
 
     match (method, path, version) {
         (Some(method), Some(path), Ok(version)) => Ok((method, path, version)),
@@ -461,5 +476,7 @@ mod test {
 
         assert!(super::parse_request_line("GET /hello").is_err());
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
+        assert!(super::parse_request_line("GET / HTTP/1.1 extra").is_err());
+        assert!(super::parse_request_line("GET  / HTTP/1.1").is_err());
     }
 }
