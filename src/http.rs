@@ -34,8 +34,14 @@ pub enum Route {
 const READ: &str = "GET, HEAD";
 const READ_AND_BUY: &str = "GET, HEAD, POST";
 
-/// The route for a method and a request target (path and query).
+/// The route for a method and a request target: a path and query, or the
+/// absolute form `http://host:5000/seckill` a server must take too (RFC
+/// 9112 3.2.2).
 pub fn route(method: &Method, target: &str) -> Route {
+    let absolute = ["http://", "https://"]
+        .iter()
+        .find_map(|s| target.strip_prefix(s));
+    let target = absolute.map_or(target, |rest| rest.find('/').map_or("/", |at| &rest[at..]));
     let path = target.split(['?', '#']).next().unwrap_or("");
     let (route, allow) = match path {
         "/" => (Route::ToPage, READ),
@@ -185,6 +191,9 @@ mod tests {
         assert_eq!(route(&Method::Get, "/seckill/stats"), Route::Stats);
         assert_eq!(route(&Method::Get, "/healthz"), Route::Health);
         assert_eq!(route(&Method::Head, "/readyz"), Route::Ready);
+        let absolute = "http://127.0.0.1:5000/seckill?x=1";
+        assert_eq!(route(&Method::Post, absolute), Route::Purchase);
+        assert_eq!(route(&Method::Get, "http://127.0.0.1:5000"), Route::ToPage);
         assert!(matches!(
             route(&Method::Get, "/static/seckill.html"),
             Route::Static(("seckill.html", _))

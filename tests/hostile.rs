@@ -482,6 +482,12 @@ fn the_forms_http_allows_are_understood() {
     // Lines ended by a bare LF, as RFC 9112 lets a server accept.
     let bare = "GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n";
     assert_eq!(flood(server.addr, bare.into()), ["HTTP/1.1 200 OK"]);
+    // Empty lines before the request line (an old client's CRLF after a
+    // body), and the absolute form of a target, which a server must take.
+    let blank_first = "\r\n\r\nGET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n";
+    assert_eq!(flood(server.addr, blank_first.into()), ["HTTP/1.1 200 OK"]);
+    let absolute = "GET http://127.0.0.1/healthz HTTP/1.1\r\nConnection: close\r\n\r\n";
+    assert_eq!(flood(server.addr, absolute.into()), ["HTTP/1.1 200 OK"]);
     // Expect: 100-continue: a 100 first for HTTP/1.1, never for HTTP/1.0.
     let body = form_body("expecting");
     for (version, lines) in [

@@ -195,7 +195,13 @@ impl ClientConnection {
             // reading the request line
             let (method, path, version) = {
                 let max = self.limits.max_request_line;
-                let line = self.read_next_line(max, ReadError::RequestLineTooLong)?;
+                let mut line = self.read_next_line(max, ReadError::RequestLineTooLong)?;
+                // seckill patch: empty lines before the request line are
+                // skipped (RFC 9112 2.2: an old client's CRLF after a body);
+                // `max_head` bounds them. They were answered 400.
+                while line.is_empty() {
+                    line = self.read_next_line(max, ReadError::RequestLineTooLong)?;
+                }
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
