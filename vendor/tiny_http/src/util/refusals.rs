@@ -42,7 +42,7 @@ impl Refusals {
             .name("refusals".into())
             .spawn(move || {
                 for (sock, why, since) in refused {
-                    answer(sock, &why, Some(since));
+                    answer_after_request(sock, &why, since);
                 }
             });
         Refusals(answerer.ok().map(|_| queue))
@@ -51,7 +51,7 @@ impl Refusals {
     /// Answers `sock` 503 with `why`, once its request is in, and closes it.
     pub(crate) fn refuse(&self, sock: Connection, why: String) {
         let Some(queue) = &self.0 else {
-            return answer(sock, &why, None);
+            return answer_at_once(sock, &why);
         };
         if let Err(TrySendError::Full(back) | TrySendError::Disconnected(back)) =
             queue.try_send((sock, why, Instant::now()))
@@ -59,24 +59,33 @@ impl Refusals {
             // No room to wait: answered at once, as tiny_http's accept loop
             // must not wait for a client.
             let (sock, why, _) = back;
-            answer(sock, &why, None);
+            answer_at_once(sock, &why);
         }
     }
 }
 
-/// Answers `sock` 503 and closes it: after reading its request and what
-/// follows, for `REFUSAL_WAIT` each from `since`; or, with no `since`, at
-/// once and without waiting for anything.
-fn answer(mut sock: Connection, why: &str, since: Option<Instant>) {
+/// Reads the request of `sock` and answers it 503, then reads what follows
+/// (a body) so that closing does not reset the connection under the
+/// answer: `REFUSAL_WAIT` each, counted from `since`, the refusal.
+fn answer_after_request(mut sock: Connection, why: &str, since: Instant) {
     let head_in = |read: &[u8]| {
         read.windows(4).any(|w| w == b"\r\n\r\n") || read.windows(2).any(|w| w == b"\n\n")
     };
-    if let Some(since) = since {
-        read_until(&mut sock, since + REFUSAL_WAIT, head_in);
-        let _ = sock.set_write_timeout(Some(REFUSAL_WAIT));
-    } else {
-        let _ = sock.set_nonblocking(true);
-    }
+    read_until(&mut sock, since + REFUSAL_WAIT, head_in);
+    let _ = sock.set_nonblocking(false);
+    let _ = sock.set_write_timeout(Some(REFUSAL_WAIT));
+    send_503(&mut sock, why);
+    read_until(&mut sock, since + 2 * REFUSAL_WAIT, |_| false);
+}
+
+/// Answers `sock` 503 without waiting for anything, and closes it.
+fn answer_at_once(mut sock: Connection, why: &str) {
+    let _ = sock.set_nonblocking(true);
+    send_503(&mut sock, why);
+}
+
+/// Writes the 503 `busy` with `why`, and ends the writing half.
+fn send_503(sock: &mut Connection, why: &str) {
     let message = format!("{}; try again in a moment", why);
     let body = json_error("busy", &message);
     let answer = format!(
@@ -87,17 +96,13 @@ fn answer(mut sock: Connection, why: &str, since: Option<Instant>) {
     );
     let _ = sock.write_all(answer.as_bytes());
     let _ = sock.shutdown(Shutdown::Write);
-    // What the client still sends (a body) is read, so that closing does
-    // not reset the connection under the answer.
-    if let Some(since) = since {
-        read_until(&mut sock, since + 2 * REFUSAL_WAIT, |_| false);
-    }
 }
 
-/// Reads from `sock` until `done` says so of what was read, the client
-/// closes, `READ_AT_MOST` bytes, or `deadline`; past the deadline, one last
-/// read of what is already in, without waiting (a socket's timeout is no
-/// finer than the kernel's tick: 1 ms waited about 17 ms a refusal).
+/// Reads from `sock` until `done` says so of the bytes just read (with the
+/// three before them, so that a line end split across reads is seen), the
+/// client closes, `READ_AT_MOST` bytes, or `deadline`; past the deadline,
+/// one last read of what is already in, without waiting (a socket's timeout
+/// is no finer than the kernel's tick: 1 ms waited about 17 ms a refusal).
 fn read_until(sock: &mut Connection, deadline: Instant, done: impl Fn(&[u8]) -> bool) {
     let mut read = vec![0; READ_AT_MOST];
     let mut filled = 0;
@@ -112,11 +117,12 @@ fn read_until(sock: &mut Connection, deadline: Instant, done: impl Fn(&[u8]) -> 
         if set.is_err() {
             return;
         }
+        let before = filled;
         match sock.read(&mut read[filled..]) {
             Ok(0) | Err(_) => return,
             Ok(n) => filled += n,
         }
-        if done(&read[..filled]) || left.is_zero() {
+        if done(&read[before.saturating_sub(3)..filled]) || left.is_zero() {
             return;
         }
     }
