@@ -9,15 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-requests=1000
-concurrency=100
-while getopts n:c:h opt; do
-  case $opt in
-    n) requests=$OPTARG ;;
-    c) concurrency=$OPTARG ;;
-    *) usage "$0"; exit 2 ;;
-  esac
-done
+load_options "$@"
 
 need redis-server redis-server
 need ab apache2-utils

@@ -135,6 +135,24 @@ bench_options() {
   done
 }
 
+# load_options "$@": the tutorial load's -n requests (1000) and -c
+# concurrency (100), into $requests and $concurrency; -h or a wrong flag
+# prints the usage. OPTIND is left for the caller's `shift $((OPTIND - 1))`.
+load_options() {
+  requests=1000
+  concurrency=100
+  local opt
+  OPTIND=1
+  # shellcheck disable=SC2034 # both are for the calling script
+  while getopts n:c:h opt; do
+    case $opt in
+      n) requests=$OPTARG ;;
+      c) concurrency=$OPTARG ;;
+      *) usage "$0"; exit 2 ;;
+    esac
+  done
+}
+
 # ab_figures FILE: "requests/s p50 p99" (ms) from an ab report.
 ab_figures() {
   awk '/^Requests per second/ { rps = $4 } $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }

@@ -8,15 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-requests=1000
-concurrency=100
-while getopts n:c:h opt; do
-  case $opt in
-    n) requests=$OPTARG ;;
-    c) concurrency=$OPTARG ;;
-    *) usage "$0"; exit 2 ;;
-  esac
-done
+load_options "$@"
 shift $((OPTIND - 1))
 url=${1:-http://127.0.0.1:5000/seckill}
 

@@ -71,6 +71,13 @@ fn buyers_after(addr: SocketAddr, count: usize) -> HashSet<String> {
     bought
 }
 
+/// After an attack: the server recovers (`assert_recovers`, memory grown by
+/// less than `memory_mb`), three more buyers are served, and the sale is exact.
+fn assert_survived(redis: &Redis, server: &mut Seckill, before: Figures, memory_mb: usize) {
+    assert_recovers(server, before, memory_mb);
+    assert_sale_exact(redis, &buyers_after(server.addr, 3));
+}
+
 /// Nobody bought during the attack: `user:id` holds the sentinel and the
 /// buyer of `target`.
 fn assert_only_first_bought(redis: &Redis) {
@@ -103,8 +110,7 @@ fn a_huge_declared_body_is_answered_and_the_connection_closed() {
             assert_eq!(reply.header("Connection"), Some("close"), "{method} {path}");
         }
     }
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
@@ -121,8 +127,7 @@ fn clients_that_reset_after_each_request_do_not_stop_the_server() {
             .set_linger(Some(Duration::ZERO))
             .unwrap();
     }
-    assert_recovers(&mut server, before, 32);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 32);
 }
 
 #[test]
@@ -153,8 +158,7 @@ fn http2_and_other_versions_are_answered_505_and_closed() {
             );
         }
     }
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
@@ -187,8 +191,7 @@ fn connections_over_the_cap_are_refused_at_once_and_idle_ones_time_out() {
     }
     assert!(refused >= 40, "refused {refused}, closed {timed_out}");
     assert!(timed_out >= 90, "refused {refused}, closed {timed_out}");
-    assert_recovers(&mut server, before, 32);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 32);
 }
 
 /// Sends `raw` while reading the answer: the server may answer and close
@@ -264,8 +267,7 @@ fn oversized_heads_are_refused_and_memory_stays_flat() {
     for raw in [tiny_headers, endless_header, endless_line] {
         flood(server.addr, raw);
     }
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
@@ -322,8 +324,7 @@ fn slow_and_silent_clients_are_timed_out() {
     within(took, "an idle kept-alive connection");
 
     assert_only_first_bought(&redis);
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
@@ -347,8 +348,7 @@ fn ab_with_keep_alive_completes() {
         report.contains("Keep-Alive requests:    2000\n"),
         "{report}"
     );
-    assert_recovers(&mut server, before, 32);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 32);
 }
 
 #[test]
@@ -382,8 +382,7 @@ fn pipelined_requests_never_read_hold_one_thread_per_connection() {
         took.elapsed()
     );
     drop(clients);
-    assert_recovers(&mut server, before, 32);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 32);
 }
 
 #[test]
@@ -406,8 +405,7 @@ fn a_body_that_ends_early_is_refused_not_bought() {
         assert!(answer.contains("ended before"), "{answer}");
     }
     assert_only_first_bought(&redis);
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
@@ -427,8 +425,7 @@ fn a_refused_body_closes_its_connection() {
         let lines = flood(server.addr, raw.into_bytes());
         assert_eq!(lines, ["HTTP/1.1 413 Payload Too Large"]);
     }
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
@@ -471,8 +468,7 @@ fn a_body_of_unclear_length_is_refused() {
         assert_eq!(flood(server.addr, raw.into_bytes()), [status], "{extra}");
     }
     assert_only_first_bought(&redis);
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
@@ -689,8 +685,7 @@ fn a_crowd_of_a_thousand_on_busy_cores_gets_only_answers() {
         "a crowd is not a Redis failure:\n{}",
         server.stderr()
     );
-    assert_recovers(&mut server, before, 64);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 64);
 }
 
 /// Sets the soft limit of threads of process `pid` (RLIMIT_NPROC) with
@@ -847,8 +842,7 @@ fn no_one_client_can_take_every_connection() {
     let other = get_as_another_client(server.addr, "/healthz");
     assert_eq!(other.status, 200, "{}", other.text());
     drop(hogged);
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
@@ -897,8 +891,7 @@ fn a_crowd_over_its_share_gets_503_after_sending_its_request() {
         report.contains("Non-2xx responses"),
         "none over the share:\n{report}"
     );
-    assert_recovers(&mut server, before, 16);
-    assert_sale_exact(&redis, &buyers_after(server.addr, 3));
+    assert_survived(&redis, &mut server, before, 16);
 }
 
 #[test]
