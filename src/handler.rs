@@ -9,8 +9,8 @@ use tiny_http::{Request, ResponseBox};
 use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::http::{self, Cause, Route};
 use crate::pool::{Pool, Trouble};
-use crate::purchase::{Answer, Purchase};
-use crate::report::{Log, Stats};
+use crate::purchase::Purchase;
+use crate::report::Report;
 use crate::sale::{Tally, keys};
 
 /// What every request thread shares.
@@ -18,8 +18,7 @@ pub struct App {
     pub pool: Pool,
     pub purchase: Purchase,
     pub suffix_max: u32,
-    pub stats: Stats,
-    pub log: Log,
+    pub report: Report,
 }
 
 /// Answers a request. A buyer who hung up cannot be told anything, so a
@@ -49,39 +48,30 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
     let user_id = match user_id(request, app.suffix_max) {
         Ok(user_id) => user_id,
         Err(err) => {
-            app.stats.failed();
+            app.report.refused();
             return http::error(err.status, err.cause(), err);
         }
     };
-    match app.purchase.buy(&app.pool, &user_id) {
+    let bought = app.purchase.buy(&app.pool, &user_id);
+    app.report.purchase(&user_id, &bought);
+    match bought {
+        // Python: return jsonify(user_id=userid, response_num=...)
         Ok(outcome) => {
-            app.log.redis_worked();
-            if matches!(outcome.answer, Answer::Bought { .. }) && app.purchase.waits_for_replicas()
-            {
-                app.log.replicas_confirmed();
-            }
-            app.stats.answered(outcome);
-            app.log.answer(&user_id, outcome.answer);
-            // Python: return jsonify(user_id=userid, response_num=...)
             let answer = json!({ "user_id": user_id, "response_num": outcome.answer.code() });
             http::json(200, &answer)
         }
-        Err(trouble) => {
-            match trouble {
-                Trouble::MaybeSold(_) => app.stats.maybe_sold(),
-                Trouble::Unreplicated { .. } => app.stats.unreplicated(),
-                _ => app.stats.failed(),
-            }
-            answer_trouble(app, trouble, Some(&user_id))
-        }
+        Err(trouble) => answer_trouble(&trouble, Some(&user_id)),
     }
 }
 
 /// `/seckill/stats`: the sale as Redis holds it, and this server's counters.
 fn stats(app: &App) -> ResponseBox {
     match on_redis(app, |con| Tally::read(con)?.ok_or(Trouble::NoSale)) {
-        Ok(sale) => http::json(200, &app.stats.to_json(app.purchase.strategy.name(), &sale)),
-        Err(trouble) => answer_trouble(app, trouble, None),
+        Ok(sale) => http::json(
+            200,
+            &app.report.to_json(app.purchase.strategy.name(), &sale),
+        ),
+        Err(trouble) => answer_trouble(&trouble, None),
     }
 }
 
@@ -93,7 +83,7 @@ fn ready(app: &App) -> ResponseBox {
     });
     match sale {
         Ok(()) => http::json(200, &json!({ "status": "ready" })),
-        Err(trouble) => answer_trouble(app, trouble, None),
+        Err(trouble) => answer_trouble(&trouble, None),
     }
 }
 
@@ -102,53 +92,25 @@ fn on_redis<T>(
     work: impl FnOnce(&mut Connection) -> Result<T, Trouble>,
 ) -> Result<T, Trouble> {
     let result = app.pool.run(work);
-    if result.is_ok() {
-        app.log.redis_worked();
+    match &result {
+        Ok(_) => app.report.redis_worked(),
+        Err(trouble) => app.report.trouble(trouble),
     }
     result
 }
 
-/// The 503 for a request Redis could not answer. Redis failing is logged
-/// once per outage; a crowd is not a failure. A purchase that may have been
-/// made carries its `user_id`, so that the buyer can look for it.
-fn answer_trouble(app: &App, trouble: Trouble, user_id: Option<&str>) -> ResponseBox {
-    let buyer = user_id.unwrap_or("?");
-    let (cause, what) = match trouble {
-        Trouble::Busy => {
-            let what = "busy: a crowd is ahead and no turn came within a second; try again";
-            (Cause::Busy, what.to_string())
-        }
-        Trouble::Redis(what) => {
-            app.log.redis_failed(&what);
-            (Cause::Redis, what)
-        }
-        Trouble::NoSale => {
-            let stock = keys::STOCK;
-            let what = format!(
-                "no sale is set up in Redis ({stock} is missing); restart seckill to start one"
-            );
-            app.log.no_sale(&what);
-            (Cause::NoSale, what)
-        }
-        Trouble::MaybeSold(err) => {
-            app.log
-                .redis_failed(&format!("Redis did not confirm a purchase: {err}"));
-            app.log.maybe_sold(buyer);
-            let what = format!(
-                "Redis did not confirm the purchase in time ({err}): it may have gone through; \
-                 the winners printed when the sale ends will tell"
-            );
-            (Cause::MaybeSold, what)
-        }
-        Trouble::Unreplicated { what, .. } => {
-            app.log.unreplicated(buyer, &what);
-            (Cause::Unreplicated, what)
-        }
+/// The 503 for a request Redis could not answer. A purchase that may have
+/// been made carries its `user_id`, so that the buyer can look for it.
+fn answer_trouble(trouble: &Trouble, user_id: Option<&str>) -> ResponseBox {
+    let (cause, maybe_bought) = match trouble {
+        Trouble::Busy => (Cause::Busy, false),
+        Trouble::Redis(_) => (Cause::Redis, false),
+        Trouble::NoSale => (Cause::NoSale, false),
+        Trouble::MaybeSold(_) => (Cause::MaybeSold, true),
+        Trouble::Unreplicated { .. } => (Cause::Unreplicated, true),
     };
-    let mut answer = json!({ "error": what, "cause": cause.name() });
-    if let Some(user_id) =
-        user_id.filter(|_| matches!(cause, Cause::MaybeSold | Cause::Unreplicated))
-    {
+    let mut answer = json!({ "error": trouble.to_string(), "cause": cause.name() });
+    if let Some(user_id) = user_id.filter(|_| maybe_bought) {
         answer["user_id"] = user_id.into();
     }
     http::json(503, &answer)

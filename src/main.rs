@@ -11,9 +11,9 @@ use redis::Connection;
 use seckill::config::Config;
 use seckill::handler::{self, App};
 use seckill::pool::{Pool, Redis};
-use seckill::purchase::{self, Purchase};
-use seckill::report::{self, Log, OUTPUT_WAIT, Stats, say, tell, warn};
-use seckill::sale::{self, Tally};
+use seckill::purchase::Purchase;
+use seckill::report::{self, OUTPUT_WAIT, Report, say, tell, warn};
+use seckill::sale::{self, Tally, keys};
 use seckill::server;
 
 fn main() -> ExitCode {
@@ -39,43 +39,31 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     if config.join {
         read_tally(&redis, &mut con)?;
     } else {
-        // The tutorial starts afresh each time; say what that replaces.
-        if let Some(old) = Tally::read(&mut con).map_err(|err| redis.failed(err))? {
-            let Tally {
-                winners,
-                remaining,
-                initial,
-            } = old;
+        // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
+        let replaced = sale::start(&mut con, config.stock).map_err(|err| redis.failed(err))?;
+        // The tutorial starts afresh each time; say what that replaced.
+        if let Some(Tally {
+            winners,
+            remaining,
+            initial,
+        }) = replaced
+        {
             warn(format!(
-                "seckill: replacing the sale in Redis (winners {winners}, left {remaining} of \
+                "seckill: replaced the sale in Redis (winners {winners}, left {remaining} of \
                  {initial}); --join serves the sale in Redis instead"
             ));
         }
-        // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
-        sale::start(&mut con, config.stock).map_err(|err| redis.failed(err))?;
     }
-    if config.replicas > 0 {
-        let connected = purchase::connected_replicas(&mut con).map_err(|err| redis.failed(err))?;
-        if connected < config.replicas {
-            warn(format!(
-                "seckill: --replicas {} but Redis has {connected} replicas connected: every sale \
-                 will be answered 503 unreplicated until enough are",
-                config.replicas
-            ));
-        }
-    }
-    let purchase = Purchase::new(config, &mut con);
-    let purchase = purchase.map_err(|err| redis.failed(err))?;
+    let purchase = Purchase::new(config, &mut con).map_err(|err| redis.failed(err))?;
 
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
     let pool = Pool::open(&redis)?;
-    let (log, stats, suffix_max) = (Log::new(config.quiet), Stats::default(), config.suffix_max);
+    let (suffix_max, report) = (config.suffix_max, Report::new(config.quiet));
     let app = Arc::new(App {
         pool,
         purchase,
         suffix_max,
-        stats,
-        log,
+        report,
     });
 
     // Python: app.run(host='', port=5000), listening since the start
@@ -93,14 +81,14 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     //         print('Current Remaining Merchandise Number:%d' % ...)
     let mut con = redis.connect()?;
     let report = sale::report(&mut con).map_err(|err| redis.failed(err))?;
-    let (tally, winners) = report.ok_or_else(|| no_sale(&redis, &mut con))?;
+    let (tally, winners) = report.ok_or_else(|| no_sale(&redis))?;
     let now = Instant::now();
     tell(format!("Winners ({}):", winners.len()), now);
     for winner in &winners {
         tell(winner, now);
     }
     tell(&tally, now);
-    tell(app.stats.summary(), now);
+    tell(app.report.summary(), now);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -117,18 +105,16 @@ fn audit(redis: &Redis, con: &mut Connection) -> Result<ExitCode, Box<dyn Error>
 }
 
 fn read_tally(redis: &Redis, con: &mut Connection) -> Result<Tally, Box<dyn Error>> {
-    match Tally::read(con).map_err(|err| redis.failed(err))? {
-        Some(tally) => Ok(tally),
-        None => Err(no_sale(redis, con).into()),
-    }
+    let tally = Tally::read(con).map_err(|err| redis.failed(err))?;
+    Ok(tally.ok_or_else(|| no_sale(redis))?)
 }
 
 /// What a Redis without a sale lacks, and what to do.
-fn no_sale(redis: &Redis, con: &mut Connection) -> String {
-    let at = &redis.at;
-    let missing = sale::missing(con).unwrap_or_else(|err| format!("({err})"));
+fn no_sale(redis: &Redis) -> String {
+    let (at, stock, initial) = (&redis.at, keys::STOCK, keys::INITIAL_STOCK);
     format!(
-        "no sale in Redis at {at}: {missing}. Start a seckill without --join to set one up; \
-         if a failover promoted a replica that had not synced, the sale is lost (docs/scaling.md)"
+        "no sale in Redis at {at}: {stock} or {initial} is missing. Start a seckill without \
+         --join to set one up; if a failover promoted a replica that had not synced, the sale \
+         is lost (docs/scaling.md)"
     )
 }

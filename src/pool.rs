@@ -11,6 +11,7 @@ use redis::io::tcp::TcpSettings;
 use redis::{Client, Connection, ConnectionAddr, ConnectionLike, IntoConnectionInfo, RedisError};
 
 use crate::permits::Permits;
+use crate::sale::keys;
 use crate::sentinel::{self, Sentinels};
 
 /// Connections kept open: more than `ab -c 100` holds at once.
@@ -171,6 +172,28 @@ impl From<RedisError> for Trouble {
             ),
             _ => format!("Redis failed: {err}"),
         })
+    }
+}
+
+/// The words of its 503: what happened, and what to do.
+impl fmt::Display for Trouble {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trouble::Busy => {
+                f.write_str("busy: a crowd is ahead and no turn came within a second; try again")
+            }
+            Trouble::Redis(what) | Trouble::Unreplicated { what, .. } => f.write_str(what),
+            Trouble::NoSale => write!(
+                f,
+                "no sale is set up in Redis ({} is missing); restart seckill to start one",
+                keys::STOCK
+            ),
+            Trouble::MaybeSold(err) => write!(
+                f,
+                "Redis did not confirm the purchase in time ({err}): it may have gone through; \
+                 the winners printed when the sale ends will tell"
+            ),
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use redis::{Connection, Script};
 use crate::config::Config;
 use crate::permits::Permits;
 use crate::pool::{Pool, Trouble};
+use crate::report::warn;
 use crate::sale::keys;
 
 /// What a buyer is told: the tutorial's `response_num`, plus -3.
@@ -103,10 +104,23 @@ pub struct Purchase {
 }
 
 impl Purchase {
-    /// Loads the Lua script into Redis when the strategy needs it.
+    /// Loads the Lua script into Redis when the strategy needs it, and warns
+    /// when fewer replicas are connected than `--replicas` asks.
     pub fn new(config: &Config, con: &mut Connection) -> redis::RedisResult<Self> {
         if config.strategy == Strategy::Lua {
             SCRIPT.load(con)?;
+        }
+        let wanted = config.replicas;
+        let connected = if wanted > 0 {
+            connected_replicas(con)?
+        } else {
+            0
+        };
+        if connected < wanted {
+            warn(format!(
+                "seckill: --replicas {wanted} but Redis has {connected} replicas connected: \
+                 every sale will be answered 503 unreplicated until enough are"
+            ));
         }
         Ok(Purchase {
             strategy: config.strategy,
@@ -114,11 +128,6 @@ impl Purchase {
             racers: Permits::new(RACERS_AT_ONCE),
             replicas: (config.replicas, config.replica_timeout),
         })
-    }
-
-    /// Whether a sale waits for replicas (`--replicas`).
-    pub fn waits_for_replicas(&self) -> bool {
-        self.replicas.0 > 0
     }
 
     /// Makes one purchase for `user_id`.
@@ -168,7 +177,7 @@ impl Purchase {
 }
 
 /// How many replicas the master has now: `connected_slaves` of INFO.
-pub fn connected_replicas(con: &mut Connection) -> redis::RedisResult<u32> {
+fn connected_replicas(con: &mut Connection) -> redis::RedisResult<u32> {
     let info: String = redis::cmd("INFO").arg("replication").query(con)?;
     let count = info
         .lines()

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::pool::Trouble;
 use crate::purchase::{Answer, Outcome};
 use crate::sale::Tally;
 
@@ -130,13 +131,16 @@ impl Output {
     }
 }
 
-/// The server's log.
+/// What the server tells of its requests: a line per purchase, as the
+/// Python prints; a line on stderr when trouble with Redis begins and when
+/// it ends; and the counters of `/seckill/stats` and of the report.
 #[derive(Default)]
-pub struct Log {
+pub struct Report {
     quiet: bool,
     redis_down: Condition,
     no_sale: Condition,
     unreplicated: Condition,
+    counts: Counts,
 }
 
 /// A state that lasts from a failure to a success with no failure for a
@@ -184,71 +188,93 @@ impl Condition {
     }
 }
 
-impl Log {
-    /// A log, with or without a line per purchase (`--quiet`).
-    pub fn new(quiet: bool) -> Log {
-        Log {
+impl Report {
+    /// A report, with or without a line per purchase (`--quiet`).
+    pub fn new(quiet: bool) -> Report {
+        Report {
             quiet,
-            ..Log::default()
+            ..Report::default()
         }
     }
 
-    /// One line for an answered purchase.
-    pub fn answer(&self, user_id: &str, answer: Answer) {
-        if self.quiet {
-            return;
-        }
-        say(match answer {
-            // Python: print(f'user{userid}Successful Secondary Kill!')
-            //         print('Current Remaining Merchandise Number:%d' % ...)
-            Answer::Bought { remaining } => format!("user {user_id}: bought; {remaining} left"),
-            // Python: print('The second kill is over')
-            Answer::SoldOut => format!("user {user_id}: sold out"),
-            // Python: print(f'user%{userid}Commodity has been killed in seconds, no repetition!')
-            Answer::Repeat => format!("user {user_id}: already bought; one each"),
-            Answer::Conflict => {
-                format!("user {user_id}: lost the race; the stock changed after WATCH")
+    /// Counts and tells a purchase, made or not.
+    pub fn purchase(&self, user_id: &str, bought: &Result<Outcome, Trouble>) {
+        let counts = &self.counts;
+        bump(&counts.requests, 1);
+        match bought {
+            Ok(outcome) => {
+                self.redis_worked();
+                bump(&counts.conflicts, u64::from(outcome.conflicts));
             }
-        });
-    }
-
-    /// One line for a purchase whose reply from Redis was lost.
-    pub fn maybe_sold(&self, user_id: &str) {
+            Err(trouble) => self.trouble(trouble),
+        }
+        let (counter, line) = match bought {
+            Ok(outcome) => match outcome.answer {
+                // Python: print(f'user{userid}Successful Secondary Kill!')
+                //         print('Current Remaining Merchandise Number:%d' % ...)
+                Answer::Bought { remaining } => {
+                    if self.unreplicated.ends() {
+                        warn_timed("the replicas confirm the sales again");
+                    }
+                    (Some(&counts.success), format!("bought; {remaining} left"))
+                }
+                // Python: print('The second kill is over')
+                Answer::SoldOut => (Some(&counts.sold_out), "sold out".into()),
+                // Python: print(f'user%{userid}Commodity has been killed in seconds, no repetition!')
+                Answer::Repeat => (Some(&counts.repeat), "already bought; one each".into()),
+                // Counted among the conflicts, above.
+                Answer::Conflict => {
+                    let line = "lost the race; the stock changed after WATCH";
+                    (None, line.into())
+                }
+            },
+            Err(Trouble::MaybeSold(_)) => {
+                let line = "maybe bought; Redis did not confirm in time";
+                (Some(&counts.maybe_sold), line.into())
+            }
+            Err(Trouble::Unreplicated { what, .. }) => {
+                let line = format!("bought on the master only; {what}");
+                (Some(&counts.unreplicated), line)
+            }
+            Err(_) => return bump(&counts.errors, 1),
+        };
+        if let Some(counter) = counter {
+            bump(counter, 1);
+        }
         if !self.quiet {
-            say(format!(
-                "user {user_id}: maybe bought; Redis did not confirm in time"
-            ));
+            say(format!("user {user_id}: {line}"));
         }
     }
 
-    /// A sale the replicas did not confirm: a line for the buyer, and one
-    /// on stderr when the replicas begin to lag (until they confirm again).
-    pub fn unreplicated(&self, user_id: &str, what: &str) {
-        if !self.quiet {
-            say(format!("user {user_id}: bought on the master only; {what}"));
-        }
-        if self.unreplicated.begins() {
-            warn_timed(format!(
-                "the replicas do not keep up ({what}); answering 503 unreplicated until they do"
-            ));
+    /// Counts a purchase refused for its form (4xx).
+    pub fn refused(&self) {
+        bump(&self.counts.requests, 1);
+        bump(&self.counts.errors, 1);
+    }
+
+    /// Trouble with Redis, told on stderr when it begins. A crowd is not a
+    /// failure.
+    pub fn trouble(&self, trouble: &Trouble) {
+        let redis_down = (&self.redis_down, "until Redis works again");
+        let ((condition, until), what) = match trouble {
+            Trouble::Busy => return,
+            Trouble::Redis(what) => (redis_down, what.clone()),
+            Trouble::MaybeSold(err) => (
+                redis_down,
+                format!("Redis did not confirm a purchase: {err}"),
+            ),
+            Trouble::NoSale => ((&self.no_sale, "until one is"), trouble.to_string()),
+            Trouble::Unreplicated { what, .. } => (
+                (&self.unreplicated, "unreplicated until they do"),
+                format!("the replicas do not keep up ({what})"),
+            ),
+        };
+        if condition.begins() {
+            warn_timed(format!("{what}; answering 503 {until}"));
         }
     }
 
-    /// Redis failed; printed once per outage.
-    pub fn redis_failed(&self, what: &str) {
-        if self.redis_down.begins() {
-            warn_timed(format!("{what}; answering 503 until Redis works again"));
-        }
-    }
-
-    /// Redis holds no sale; printed once until one is set up again.
-    pub fn no_sale(&self, what: &str) {
-        if self.no_sale.begins() {
-            warn_timed(format!("{what}; answering 503 until one is"));
-        }
-    }
-
-    /// A request succeeded on Redis, so Redis works and holds a sale.
+    /// Redis answered, so it works and holds a sale.
     pub fn redis_worked(&self) {
         if self.redis_down.ends() {
             warn_timed("Redis works again");
@@ -258,78 +284,8 @@ impl Log {
         }
     }
 
-    /// The replicas confirmed a sale in time (`--replicas`).
-    pub fn replicas_confirmed(&self) {
-        if self.unreplicated.ends() {
-            warn_timed("the replicas confirm the sales again");
-        }
-    }
-}
-
-/// Counters of this server's purchases; every request thread bumps them.
-#[derive(Debug, Default)]
-pub struct Stats {
-    requests: AtomicU64,
-    success: AtomicU64,
-    sold_out: AtomicU64,
-    repeat: AtomicU64,
-    conflicts: AtomicU64,
-    errors: AtomicU64,
-    maybe_sold: AtomicU64,
-    unreplicated: AtomicU64,
-}
-
-fn bump(counter: &AtomicU64, by: u64) {
-    counter.fetch_add(by, Ordering::Relaxed);
-}
-
-impl Stats {
-    /// Counts an answered purchase. A final -3 is counted only among the
-    /// conflicts, which count every aborted EXEC, retried or not.
-    pub fn answered(&self, outcome: Outcome) {
-        bump(&self.requests, 1);
-        bump(&self.conflicts, u64::from(outcome.conflicts));
-        match outcome.answer {
-            Answer::Bought { .. } => bump(&self.success, 1),
-            Answer::SoldOut => bump(&self.sold_out, 1),
-            Answer::Repeat => bump(&self.repeat, 1),
-            Answer::Conflict => {}
-        }
-    }
-
-    /// Counts a purchase that got a 4xx or 5xx instead of an answer.
-    pub fn failed(&self) {
-        bump(&self.requests, 1);
-        bump(&self.errors, 1);
-    }
-
-    /// Counts a purchase Redis may or may not have made: its reply was lost.
-    pub fn maybe_sold(&self) {
-        bump(&self.requests, 1);
-        bump(&self.maybe_sold, 1);
-    }
-
-    /// Counts a sale made on the master that the replicas did not confirm.
-    pub fn unreplicated(&self) {
-        bump(&self.requests, 1);
-        bump(&self.unreplicated, 1);
-    }
-
-    fn read(&self) -> [(&'static str, u64); 8] {
-        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        [
-            ("requests", read(&self.requests)),
-            ("success", read(&self.success)),
-            ("sold_out", read(&self.sold_out)),
-            ("repeat", read(&self.repeat)),
-            ("errors", read(&self.errors)),
-            ("maybe_sold", read(&self.maybe_sold)),
-            ("unreplicated", read(&self.unreplicated)),
-            ("conflicts", read(&self.conflicts)),
-        ]
-    }
-
-    /// The body of `/seckill/stats`: the sale read from Redis, and these counters.
+    /// The body of `/seckill/stats`: the sale read from Redis, and this
+    /// server's counters.
     pub fn to_json(&self, strategy: &str, sale: &Tally) -> Value {
         let mut stats = json!({
             "strategy": strategy,
@@ -337,7 +293,7 @@ impl Stats {
             "remaining": sale.remaining,
             "winners": sale.winners,
         });
-        for (name, count) in self.read() {
+        for (name, count) in self.counts.read() {
             stats[name] = count.into();
         }
         stats
@@ -354,11 +310,46 @@ impl Stats {
             maybe,
             unreplicated,
             conflicts,
-        ] = self.read().map(|(_, count)| count);
+        ] = self.counts.read().map(|(_, count)| count);
         format!(
             "answered:      {requests} purchases: {bought} bought, {sold_out} sold out, \
              {repeat} repeat, {errors} errors, {maybe} maybe sold, {unreplicated} unreplicated; \
              {conflicts} conflicts"
         )
+    }
+}
+
+/// Counters of this server's purchases; every request thread bumps them.
+/// A final -3 is counted only among the conflicts, which count every
+/// aborted EXEC, retried or not.
+#[derive(Debug, Default)]
+struct Counts {
+    requests: AtomicU64,
+    success: AtomicU64,
+    sold_out: AtomicU64,
+    repeat: AtomicU64,
+    conflicts: AtomicU64,
+    errors: AtomicU64,
+    maybe_sold: AtomicU64,
+    unreplicated: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+impl Counts {
+    fn read(&self) -> [(&'static str, u64); 8] {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        [
+            ("requests", read(&self.requests)),
+            ("success", read(&self.success)),
+            ("sold_out", read(&self.sold_out)),
+            ("repeat", read(&self.repeat)),
+            ("errors", read(&self.errors)),
+            ("maybe_sold", read(&self.maybe_sold)),
+            ("unreplicated", read(&self.unreplicated)),
+            ("conflicts", read(&self.conflicts)),
+        ]
     }
 }

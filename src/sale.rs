@@ -22,15 +22,18 @@ pub mod keys {
 
 /// Starts a fresh sale, as the Python does at import time:
 /// `pyredis.set(name='commodity:num', value=500)` and `pyredis.sadd('user:id', 'null')`.
-/// It also empties `user:id`, so winners of an earlier run do not count as repeats.
-pub fn start(con: &mut Connection, stock: u32) -> RedisResult<()> {
+/// It also empties `user:id`, so winners of an earlier run do not count as
+/// repeats. Returns the sale it replaced, if any.
+pub fn start(con: &mut Connection, stock: u32) -> RedisResult<Option<Tally>> {
+    let replaced = Tally::read(con)?;
     redis::pipe()
         .atomic()
         .set(keys::STOCK, stock)
         .set(keys::INITIAL_STOCK, stock)
         .del(keys::WINNERS)
         .sadd(keys::WINNERS, keys::PLACEHOLDER)
-        .exec(con)
+        .exec(con)?;
+    Ok(replaced)
 }
 
 /// The figures of a sale, read in one transaction so they agree.
@@ -89,29 +92,6 @@ impl Tally {
             Verdict::SoldOut
         }
     }
-}
-
-/// What is missing of a sale, in words: for a Redis that holds none.
-pub fn missing(con: &mut Connection) -> RedisResult<String> {
-    let (stock, initial, members): (bool, bool, i64) = redis::pipe()
-        .exists(keys::STOCK)
-        .exists(keys::INITIAL_STOCK)
-        .scard(keys::WINNERS)
-        .query(con)?;
-    let lacks = |present: bool, key: &str| (!present).then(|| key.to_string());
-    let keys: Vec<_> = [
-        lacks(stock, keys::STOCK),
-        lacks(initial, keys::INITIAL_STOCK),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let verb = if keys.len() == 1 { "is" } else { "are" };
-    let winners = keys::WINNERS;
-    Ok(format!(
-        "{} {verb} missing, and {winners} holds {members} members",
-        keys.join(" and ")
-    ))
 }
 
 /// The sale and the sorted names of its winners, read in one transaction:

@@ -287,7 +287,8 @@ fn a_replica_promoted_before_it_synced_is_no_sale_and_none_is_started() {
     let said = String::from_utf8_lossy(&audit.stderr);
     assert_eq!(audit.status.code(), Some(1), "{said}");
     assert!(
-        said.contains("commodity:num and commodity:initial are missing"),
+        said.contains("no sale in Redis")
+            && said.contains("commodity:num or commodity:initial is missing"),
         "{said}"
     );
     let mut promoted = topology.replicas[0].con();

@@ -195,6 +195,6 @@ fn a_fresh_start_says_which_sale_it_replaces() {
     first.stop();
     // Started again as the tutorial does, it sets the stock afresh, and says so.
     let second = Seckill::start(&redis, &[]);
-    let said = "replacing the sale in Redis (winners 1, left 499 of 500); --join serves";
+    let said = "replaced the sale in Redis (winners 1, left 499 of 500); --join serves";
     common::wait_for("the warning", || second.stderr().contains(said));
 }
