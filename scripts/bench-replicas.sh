@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-bench_options "$@"
+bench_options 3 "$@"
 
 need redis-server redis-server
 need ab apache2-utils
@@ -21,11 +21,11 @@ dir=$PWD/target/bench-replicas
 rm -rf "$dir"
 mkdir -p "$dir"
 server=
-stop_all() {
-  [ -n "$server" ] && kill -INT "$server" 2>/dev/null && wait "$server" 2>/dev/null
+stop_server_and_set() {
+  stop_server
   scripts/sentinel-dev.sh stop >/dev/null
 }
-trap stop_all EXIT
+trap stop_server_and_set EXIT
 scripts/sentinel-dev.sh start >"$dir/set.log"
 # The flags it printed, such as --sentinel HOST:PORT,... and the master's port.
 sentinels=$(awk '{ for (i = 1; i < NF; i++) if ($i == "--sentinel") print $(i + 1) }' "$dir/set.log")
@@ -41,9 +41,7 @@ run() {
   ab -q -n "$requests" -c 100 -p postfile -T "$form" "http://127.0.0.1:$port/seckill" >"$dir/ab.out" 2>&1
   ab_figures "$dir/ab.out" >>"$dir/$1.runs"
   grep -h '^Non-2xx' "$dir/ab.out" | sed "s/^/$1: /" >&2 || true
-  kill -INT "$server"
-  wait "$server" || true
-  server=
+  stop_server
 }
 
 echo "$(nproc) cores, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo);" \

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-bench_options "$@"
+bench_options 3 "$@"
 
 need redis-server redis-server
 need ab apache2-utils
@@ -26,10 +26,6 @@ dir=$PWD/target/bench
 rm -rf "$dir"
 redis=$(private_redis "$dir")
 server=
-stop_all() {
-  [ -n "$server" ] && kill -INT "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  redis-cli -u "$redis" shutdown nosave >/dev/null 2>&1 || true
-}
 trap stop_all EXIT
 form=application/x-www-form-urlencoded
 big_stock=$((requests * 10))
@@ -45,9 +41,7 @@ stop() {
   awk '/^VmHWM/ { print $2 }' "/proc/$server/status" >>"$dir/$1.rss"
   { target/release/seckill --audit --redis "$redis" || true; } |
     awk '$1 == "remaining:" { print $2 }' >>"$dir/$1.left"
-  kill -INT "$server"
-  wait "$server" || true
-  server=
+  stop_server
 }
 
 # ab_run NAME ARGS...: one ab run; keeps "requests/s p50 p99" in $dir/NAME.runs.

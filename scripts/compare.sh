@@ -18,10 +18,6 @@ cargo build --release --quiet
 dir=$PWD/target/compare
 redis=$(private_redis "$dir")
 server=
-stop_all() {
-  [ -n "$server" ] && kill -INT "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  redis-cli -u "$redis" shutdown nosave >/dev/null 2>&1 || true
-}
 trap stop_all EXIT
 
 echo "ab -n $requests -c $concurrency -p postfile -T application/x-www-form-urlencoded, stock 500, $(nproc) cores"

@@ -119,11 +119,32 @@ start_seckill() {
   wait_for_port "$port"
 }
 
-# bench_options "$@": the bench scripts' -n requests (20000) and -r rounds
-# (3), into $requests and $rounds; -h or a wrong flag prints the usage.
+# stop_server: stops the seckill started last ($server), as Ctrl-C does, and
+# waits for it. It never fails, so an EXIT trap goes on to stop the rest.
+stop_server() {
+  if [ -n "${server:-}" ]; then
+    kill -INT "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  server=
+}
+
+# stop_all: for an EXIT trap; stops the server started last and the private
+# Redis at $redis.
+stop_all() {
+  stop_server
+  if [ -n "${redis:-}" ]; then
+    redis-cli -u "$redis" shutdown nosave >/dev/null 2>&1 || true
+  fi
+}
+
+# bench_options ROUNDS "$@": the bench scripts' -n requests (20000) and -r
+# rounds (ROUNDS), into $requests and $rounds; -h or a wrong flag prints the
+# usage.
 bench_options() {
   requests=20000
-  rounds=3
+  rounds=$1
+  shift
   local opt OPTIND=1
   # shellcheck disable=SC2034 # both are for the calling script
   while getopts n:r:h opt; do

@@ -102,14 +102,11 @@ fn on_redis<T>(
 /// The 503 for a request Redis could not answer. A purchase that may have
 /// been made carries its `user_id`, so that the buyer can look for it.
 fn answer_trouble(trouble: &Trouble, user_id: Option<&str>) -> ResponseBox {
-    let (cause, maybe_bought) = match trouble {
-        Trouble::Busy => (Cause::Busy, false),
-        Trouble::Redis(_) => (Cause::Redis, false),
-        Trouble::NoSale => (Cause::NoSale, false),
-        Trouble::MaybeSold(_) => (Cause::MaybeSold, true),
-        Trouble::Unreplicated { .. } => (Cause::Unreplicated, true),
-    };
-    let mut answer = json!({ "error": trouble.to_string(), "cause": cause.name() });
+    let mut answer = json!({ "error": trouble.to_string(), "cause": trouble.cause().name() });
+    let maybe_bought = matches!(
+        trouble,
+        Trouble::MaybeSold(_) | Trouble::Unreplicated { .. }
+    );
     if let Some(user_id) = user_id.filter(|_| maybe_bought) {
         answer["user_id"] = user_id.into();
     }

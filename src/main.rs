@@ -11,7 +11,7 @@ use redis::Connection;
 use seckill::config::Config;
 use seckill::handler::{self, App};
 use seckill::pool::{Pool, Redis};
-use seckill::purchase::Purchase;
+use seckill::purchase::{self, Purchase};
 use seckill::report::{self, OUTPUT_WAIT, Report, say, tell, warn};
 use seckill::sale::{self, Tally, keys};
 use seckill::server;
@@ -54,6 +54,8 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
             ));
         }
     }
+    purchase::warn_if_too_few_replicas(config.replicas, &mut con)
+        .map_err(|err| redis.failed(err))?;
     let purchase = Purchase::new(config, &mut con).map_err(|err| redis.failed(err))?;
 
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
@@ -80,8 +82,8 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Python: print('Users whose campaign succeeded in killing merchandise:')
     //         print('Current Remaining Merchandise Number:%d' % ...)
     let mut con = redis.connect()?;
-    let report = sale::report(&mut con).map_err(|err| redis.failed(err))?;
-    let (tally, winners) = report.ok_or_else(|| no_sale(&redis))?;
+    let ended = sale::report(&mut con).map_err(|err| redis.failed(err))?;
+    let (tally, winners) = ended.ok_or_else(|| no_sale(&redis))?;
     let now = Instant::now();
     tell(format!("Winners ({}):", winners.len()), now);
     for winner in &winners {
@@ -106,7 +108,7 @@ fn audit(redis: &Redis, con: &mut Connection) -> Result<ExitCode, Box<dyn Error>
 
 fn read_tally(redis: &Redis, con: &mut Connection) -> Result<Tally, Box<dyn Error>> {
     let tally = Tally::read(con).map_err(|err| redis.failed(err))?;
-    Ok(tally.ok_or_else(|| no_sale(redis))?)
+    tally.ok_or_else(|| no_sale(redis).into())
 }
 
 /// What a Redis without a sale lacks, and what to do.

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use redis::io::tcp::TcpSettings;
 use redis::{Client, Connection, ConnectionAddr, ConnectionLike, IntoConnectionInfo, RedisError};
 
+use crate::http::Cause;
 use crate::permits::Permits;
 use crate::sale::keys;
 use crate::sentinel::{self, Sentinels};
@@ -198,6 +199,17 @@ impl fmt::Display for Trouble {
 }
 
 impl Trouble {
+    /// The `cause` of its 503, for programs.
+    pub fn cause(&self) -> Cause {
+        match self {
+            Trouble::Busy => Cause::Busy,
+            Trouble::Redis(_) => Cause::Redis,
+            Trouble::NoSale => Cause::NoSale,
+            Trouble::MaybeSold(_) => Cause::MaybeSold,
+            Trouble::Unreplicated { .. } => Cause::Unreplicated,
+        }
+    }
+
     /// The error of the step that changes the sale: lost on the way back, it
     /// may have been done. Telling the buyer "failed" would be a lie half the time.
     pub fn after_sending(err: RedisError) -> Trouble {

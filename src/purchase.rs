@@ -104,23 +104,10 @@ pub struct Purchase {
 }
 
 impl Purchase {
-    /// Loads the Lua script into Redis when the strategy needs it, and warns
-    /// when fewer replicas are connected than `--replicas` asks.
+    /// Loads the Lua script into Redis when the strategy needs it.
     pub fn new(config: &Config, con: &mut Connection) -> redis::RedisResult<Self> {
         if config.strategy == Strategy::Lua {
             SCRIPT.load(con)?;
-        }
-        let wanted = config.replicas;
-        let connected = if wanted > 0 {
-            connected_replicas(con)?
-        } else {
-            0
-        };
-        if connected < wanted {
-            warn(format!(
-                "seckill: --replicas {wanted} but Redis has {connected} replicas connected: \
-                 every sale will be answered 503 unreplicated until enough are"
-            ));
         }
         Ok(Purchase {
             strategy: config.strategy,
@@ -174,6 +161,22 @@ impl Purchase {
         let what = format!("sold on the master, but {why}: a failover now could lose it");
         Err(Trouble::Unreplicated { what, wait_failed })
     }
+}
+
+/// Warns at start when the master has fewer replicas connected than
+/// `--replicas` asks: every sale would be answered 503 unreplicated.
+pub fn warn_if_too_few_replicas(wanted: u32, con: &mut Connection) -> redis::RedisResult<()> {
+    if wanted == 0 {
+        return Ok(());
+    }
+    let connected = connected_replicas(con)?;
+    if connected < wanted {
+        warn(format!(
+            "seckill: --replicas {wanted} but Redis has {connected} replicas connected: every \
+             sale will be answered 503 unreplicated until enough are"
+        ));
+    }
+    Ok(())
 }
 
 /// How many replicas the master has now: `connected_slaves` of INFO.

@@ -201,46 +201,52 @@ impl Report {
     pub fn purchase(&self, user_id: &str, bought: &Result<Outcome, Trouble>) {
         let counts = &self.counts;
         bump(&counts.requests, 1);
-        match bought {
+        let line = match bought {
             Ok(outcome) => {
                 self.redis_worked();
                 bump(&counts.conflicts, u64::from(outcome.conflicts));
-            }
-            Err(trouble) => self.trouble(trouble),
-        }
-        let (counter, line) = match bought {
-            Ok(outcome) => match outcome.answer {
-                // Python: print(f'user{userid}Successful Secondary Kill!')
-                //         print('Current Remaining Merchandise Number:%d' % ...)
-                Answer::Bought { remaining } => {
-                    if self.unreplicated.ends() {
-                        warn_timed("the replicas confirm the sales again");
+                match outcome.answer {
+                    // Python: print(f'user{userid}Successful Secondary Kill!')
+                    //         print('Current Remaining Merchandise Number:%d' % ...)
+                    Answer::Bought { remaining } => {
+                        bump(&counts.success, 1);
+                        if self.unreplicated.ends() {
+                            warn_timed("the replicas confirm the sales again");
+                        }
+                        format!("bought; {remaining} left")
                     }
-                    (Some(&counts.success), format!("bought; {remaining} left"))
+                    // Python: print('The second kill is over')
+                    Answer::SoldOut => {
+                        bump(&counts.sold_out, 1);
+                        "sold out".into()
+                    }
+                    // Python: print(f'user%{userid}Commodity has been killed in seconds, no repetition!')
+                    Answer::Repeat => {
+                        bump(&counts.repeat, 1);
+                        "already bought; one each".into()
+                    }
+                    // Counted among the conflicts, above.
+                    Answer::Conflict => "lost the race; the stock changed after WATCH".into(),
                 }
-                // Python: print('The second kill is over')
-                Answer::SoldOut => (Some(&counts.sold_out), "sold out".into()),
-                // Python: print(f'user%{userid}Commodity has been killed in seconds, no repetition!')
-                Answer::Repeat => (Some(&counts.repeat), "already bought; one each".into()),
-                // Counted among the conflicts, above.
-                Answer::Conflict => {
-                    let line = "lost the race; the stock changed after WATCH";
-                    (None, line.into())
+            }
+            Err(trouble) => {
+                self.trouble(trouble);
+                match trouble {
+                    Trouble::MaybeSold(_) => {
+                        bump(&counts.maybe_sold, 1);
+                        "maybe bought; Redis did not confirm in time".into()
+                    }
+                    Trouble::Unreplicated { what, .. } => {
+                        bump(&counts.unreplicated, 1);
+                        format!("bought on the master only; {what}")
+                    }
+                    Trouble::Busy | Trouble::Redis(_) | Trouble::NoSale => {
+                        bump(&counts.errors, 1);
+                        return;
+                    }
                 }
-            },
-            Err(Trouble::MaybeSold(_)) => {
-                let line = "maybe bought; Redis did not confirm in time";
-                (Some(&counts.maybe_sold), line.into())
             }
-            Err(Trouble::Unreplicated { what, .. }) => {
-                let line = format!("bought on the master only; {what}");
-                (Some(&counts.unreplicated), line)
-            }
-            Err(_) => return bump(&counts.errors, 1),
         };
-        if let Some(counter) = counter {
-            bump(counter, 1);
-        }
         if !self.quiet {
             say(format!("user {user_id}: {line}"));
         }

@@ -151,6 +151,11 @@ fn serve(
         let (handle, counted) = (Arc::clone(&handle), Arc::clone(in_flight));
         let handoff = Arc::new(Mutex::new(Some(request)));
         let taken = Arc::clone(&handoff);
+        // The new thread waits for this lock, so it cannot end before it is
+        // detached: glibc's pthread_detach reads the thread's descriptor
+        // after marking it detached, and a thread that ended in between may
+        // have unmapped it. The server crashed so under `ab -c 1000`.
+        let mut held = lock(&handoff);
         let spawned = thread::Builder::new()
             .name("request".into())
             .spawn(move || {
@@ -159,15 +164,20 @@ fn serve(
                     handle(request);
                 }
             });
-        // Out of threads, the request comes back here and goes to the
-        // refuser: answering here could wait on a client that does not
-        // read, and every other request would wait behind it.
-        if let Err(err) = spawned
-            && let Some(request) = lock(&handoff).take()
-        {
-            let what = format!("busy: the server could not start a thread ({err}); try again");
-            refuser.answer(request, http::error(503, Cause::Busy, what));
+        match spawned {
+            Ok(thread) => drop(thread), // detached, before `held` is let go
+            // Out of threads, the request comes back here and goes to the
+            // refuser: answering here could wait on a client that does not
+            // read, and every other request would wait behind it.
+            Err(err) => {
+                if let Some(request) = held.take() {
+                    let what =
+                        format!("busy: the server could not start a thread ({err}); try again");
+                    refuser.answer(request, http::error(503, Cause::Busy, what));
+                }
+            }
         }
+        drop(held);
     }
 }
 
