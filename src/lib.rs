@@ -8,7 +8,7 @@
 //! | module | what | in the Python |
 //! | --- | --- | --- |
 //! | [`config`] | the flags | the values written in the script |
-//! | [`pool`] | where Redis is (one server, or the master its sentinels name), and the pool of connections | `redis.Redis(...)`, `redis.ConnectionPool(...)` |
+//! | [`pool`] | where Redis is (one server, or the master its sentinels name), the pool of connections, and why Redis gave no answer (`Trouble`, the words of its 503) | `redis.Redis(...)`, `redis.ConnectionPool(...)` |
 //! | [`sale`] | the keys; starting the sale; reading it back | `pyredis.set('commodity:num', 500)`, the prints at the end |
 //! | [`handler`] | one request, from its route to its answer | `def fun_send()` |
 //! | [`form`] | the field `msg`, and the user id made from it | `request.form.get('msg')`, `random.randint(...)` |
