@@ -20,13 +20,7 @@ bench_options 3 "$@"
 need redis-server redis-server
 need ab apache2-utils
 need wrk wrk
-ulimit -n "$(ulimit -Hn)"
-cargo build --release --quiet
-dir=$PWD/target/bench
-rm -rf "$dir"
-redis=$(private_redis "$dir")
-server=
-trap stop_all EXIT
+private_run bench
 form=application/x-www-form-urlencoded
 big_stock=$((requests * 10))
 

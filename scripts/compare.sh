@@ -14,11 +14,7 @@ load_options "$@"
 need redis-server redis-server
 need ab apache2-utils
 need curl curl
-cargo build --release --quiet
-dir=$PWD/target/compare
-redis=$(private_redis "$dir")
-server=
-trap stop_all EXIT
+private_run compare
 
 echo "ab -n $requests -c $concurrency -p postfile -T application/x-www-form-urlencoded, stock 500, $(nproc) cores"
 echo

@@ -138,6 +138,20 @@ stop_all() {
   fi
 }
 
+# private_run NAME: the set-up of a script that loads servers of its own:
+# room for a big crowd's descriptors, the release build, a fresh
+# target/NAME/ in $dir, a private Redis at $redis, and an EXIT trap that
+# stops it and the server started last.
+private_run() {
+  ulimit -n "$(ulimit -Hn)"
+  cargo build --release --quiet
+  dir=$PWD/target/$1
+  rm -rf "$dir"
+  redis=$(private_redis "$dir")
+  server=
+  trap stop_all EXIT
+}
+
 # bench_options ROUNDS "$@": the bench scripts' -n requests (20000) and -r
 # rounds (ROUNDS), into $requests and $rounds; -h or a wrong flag prints the
 # usage.

@@ -21,20 +21,7 @@ fi
 
 need redis-server redis-server
 need ab apache2-utils
-ulimit -n "$(ulimit -Hn)"
-cargo build --release --quiet
-dir=$PWD/target/soak
-rm -rf "$dir"
-redis=$(private_redis "$dir")
-server=
-stop_all() {
-  if [ -n "$server" ]; then
-    kill -INT "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-  redis-cli -u "$redis" shutdown nosave >/dev/null 2>&1 || true
-}
-trap stop_all EXIT
+private_run soak
 # ab takes Ctrl-C as the end of its run; the soak stops there too.
 trap 'exit 130' INT
 
