@@ -201,53 +201,37 @@ impl Report {
     pub fn purchase(&self, user_id: &str, bought: &Result<Outcome, Trouble>) {
         let counts = &self.counts;
         bump(&counts.requests, 1);
-        let line = match bought {
+        match bought {
             Ok(outcome) => {
                 self.redis_worked();
                 bump(&counts.conflicts, u64::from(outcome.conflicts));
                 match outcome.answer {
-                    // Python: print(f'user{userid}Successful Secondary Kill!')
-                    //         print('Current Remaining Merchandise Number:%d' % ...)
-                    Answer::Bought { remaining } => {
+                    Answer::Bought { .. } => {
                         bump(&counts.success, 1);
                         if self.unreplicated.ends() {
                             warn_timed("the replicas confirm the sales again");
                         }
-                        format!("bought; {remaining} left")
                     }
-                    // Python: print('The second kill is over')
-                    Answer::SoldOut => {
-                        bump(&counts.sold_out, 1);
-                        "sold out".into()
-                    }
-                    // Python: print(f'user%{userid}Commodity has been killed in seconds, no repetition!')
-                    Answer::Repeat => {
-                        bump(&counts.repeat, 1);
-                        "already bought; one each".into()
-                    }
+                    Answer::SoldOut => bump(&counts.sold_out, 1),
+                    Answer::Repeat => bump(&counts.repeat, 1),
                     // Counted among the conflicts, above.
-                    Answer::Conflict => "lost the race; the stock changed after WATCH".into(),
+                    Answer::Conflict => {}
                 }
             }
             Err(trouble) => {
                 self.trouble(trouble);
-                match trouble {
-                    Trouble::MaybeSold(_) => {
-                        bump(&counts.maybe_sold, 1);
-                        "maybe bought; Redis did not confirm in time".into()
-                    }
-                    Trouble::Unreplicated { what, .. } => {
-                        bump(&counts.unreplicated, 1);
-                        format!("bought on the master only; {what}")
-                    }
-                    Trouble::Busy | Trouble::Redis(_) | Trouble::NoSale => {
-                        bump(&counts.errors, 1);
-                        return;
-                    }
-                }
+                let counter = match trouble {
+                    Trouble::MaybeSold(_) => &counts.maybe_sold,
+                    Trouble::Unreplicated { .. } => &counts.unreplicated,
+                    Trouble::Busy | Trouble::Redis(_) | Trouble::NoSale => &counts.errors,
+                };
+                bump(counter, 1);
             }
-        };
-        if !self.quiet {
+        }
+        // The line is made only when printed (not with --quiet): every request comes here.
+        if !self.quiet
+            && let Some(line) = buyer_line(bought)
+        {
             say(format!("user {user_id}: {line}"));
         }
     }
@@ -261,21 +245,23 @@ impl Report {
     /// Trouble with Redis, told on stderr when it begins. A crowd is not a
     /// failure.
     pub fn trouble(&self, trouble: &Trouble) {
-        let redis_down = (&self.redis_down, "until Redis works again");
-        let ((condition, until), what) = match trouble {
+        let (condition, until) = match trouble {
             Trouble::Busy => return,
-            Trouble::Redis(what) => (redis_down, what.clone()),
-            Trouble::MaybeSold(err) => (
-                redis_down,
-                format!("Redis did not confirm a purchase: {err}"),
-            ),
-            Trouble::NoSale => ((&self.no_sale, "until one is"), trouble.to_string()),
-            Trouble::Unreplicated { what, .. } => (
-                (&self.unreplicated, "unreplicated until they do"),
-                format!("the replicas do not keep up ({what})"),
-            ),
+            Trouble::Redis(_) | Trouble::MaybeSold(_) => {
+                (&self.redis_down, "until Redis works again")
+            }
+            Trouble::NoSale => (&self.no_sale, "until one is"),
+            Trouble::Unreplicated { .. } => (&self.unreplicated, "unreplicated until they do"),
         };
+        // The words only for the line that begins it, not for each request of an outage.
         if condition.begins() {
+            let what = match trouble {
+                Trouble::MaybeSold(err) => format!("Redis did not confirm a purchase: {err}"),
+                Trouble::Unreplicated { what, .. } => {
+                    format!("the replicas do not keep up ({what})")
+                }
+                _ => trouble.to_string(),
+            };
             warn_timed(format!("{what}; answering 503 {until}"));
         }
     }
@@ -323,6 +309,31 @@ impl Report {
              {conflicts} conflicts"
         )
     }
+}
+
+/// The line a purchase prints, as the Python's prints; none for a 503 that
+/// sold nothing.
+fn buyer_line(bought: &Result<Outcome, Trouble>) -> Option<String> {
+    let answer = match bought {
+        Ok(outcome) => outcome.answer,
+        Err(Trouble::MaybeSold(_)) => {
+            return Some("maybe bought; Redis did not confirm in time".into());
+        }
+        Err(Trouble::Unreplicated { what, .. }) => {
+            return Some(format!("bought on the master only; {what}"));
+        }
+        Err(_) => return None,
+    };
+    Some(match answer {
+        // Python: print(f'user{userid}Successful Secondary Kill!')
+        //         print('Current Remaining Merchandise Number:%d' % ...)
+        Answer::Bought { remaining } => format!("bought; {remaining} left"),
+        // Python: print('The second kill is over')
+        Answer::SoldOut => "sold out".into(),
+        // Python: print(f'user%{userid}Commodity has been killed in seconds, no repetition!')
+        Answer::Repeat => "already bought; one each".into(),
+        Answer::Conflict => "lost the race; the stock changed after WATCH".into(),
+    })
 }
 
 /// Counters of this server's purchases; every request thread bumps them.

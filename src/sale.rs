@@ -97,9 +97,9 @@ impl Tally {
 /// The sale and the sorted names of its winners, read in one transaction:
 /// the report at shutdown. `Ok(None)` when Redis holds no sale.
 pub fn report(con: &mut Connection) -> RedisResult<Option<(Tally, Vec<String>)>> {
-    let (initial, remaining, members, sentinel, mut names): (_, _, _, _, Vec<String>) =
+    let (initial, remaining, members, placeholder, mut names): (_, _, _, _, Vec<String>) =
         figures().smembers(keys::WINNERS).query(con)?;
-    let Some(tally) = Tally::from_figures((initial, remaining, members, sentinel)) else {
+    let Some(tally) = Tally::from_figures((initial, remaining, members, placeholder)) else {
         return Ok(None);
     };
     names.retain(|id| id != keys::PLACEHOLDER);
