@@ -8,8 +8,8 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use common::health::{Figures, assert_recovers, assert_sale_exact, threads_named};
 use common::tools::{ab, assert_ab_clean};
 use common::{
-    FORM, NOBODY, Redis, Seckill, buy, connect, form_body, get, get_as_another_client,
-    read_until_closed, send, status_lines, wait_for,
+    FORM, NOBODY, Redis, Seckill, buy, connect, connect_from, form_body, get,
+    get_as_another_client, read_until_closed, send, status_lines, try_buy_from, wait_for,
+    wait_for_within,
 };
 use redis::Commands;
 
@@ -892,6 +893,116 @@ fn a_crowd_over_its_share_gets_503_after_sending_its_request() {
         "none over the share:\n{report}"
     );
     assert_survived(&redis, &mut server, before, 16);
+}
+
+/// Half a head: a slowloris's connection, which never sends the rest.
+const HALF_HEAD: &[u8] = b"POST /seckill HTTP/1.1\r\nHost: x\r\n";
+
+/// A slowloris from `source`: `connections` at once, each sending
+/// `HALF_HEAD` and opened again once the server answers or closes it (10
+/// every 10 ms at most), until `stop`, 30 s or 5000 openings. The openings
+/// it made.
+fn slowloris(addr: SocketAddr, source: IpAddr, connections: usize, stop: &AtomicBool) -> usize {
+    let half_sent = || {
+        let mut stream = connect_from(addr, source).ok()?;
+        stream.write_all(HALF_HEAD).ok()?;
+        stream.set_nonblocking(true).ok()?;
+        Some(stream)
+    };
+    // Anything read (a 408 or a 503) comes before a close.
+    let waiting = |stream: &TcpStream| {
+        let read = (&*stream).read(&mut [0; 512]);
+        matches!(read, Err(err) if err.kind() == ErrorKind::WouldBlock)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut held: Vec<Option<TcpStream>> = (0..connections).map(|_| None).collect();
+    let mut opened = 0;
+    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && opened < 5000 {
+        let closed = held
+            .iter_mut()
+            .filter(|slot| !slot.as_ref().is_some_and(waiting));
+        for slot in closed.take(10) {
+            *slot = half_sent();
+            opened += 1;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    opened
+}
+
+/// `tries` purchases from `buyer`, each on a connection of its own, a
+/// twentieth of a second apart: how many were answered 200 within a
+/// second. The ids told 1 go into `bought`.
+fn buy_from(addr: SocketAddr, buyer: IpAddr, tries: usize, bought: &mut HashSet<String>) -> usize {
+    let mut served = 0;
+    for n in 0..tries {
+        let started = Instant::now();
+        let reply = try_buy_from(addr, buyer, &format!("b{n}-"), Duration::from_secs(2));
+        if let Ok(reply) = reply
+            && reply.status == 200
+        {
+            served += usize::from(started.elapsed() < Duration::from_secs(1));
+            if reply.code() == 1 {
+                bought.insert(reply.user_id());
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    served
+}
+
+#[test]
+fn a_slowloris_from_a_few_addresses_leaves_room_for_other_buyers() {
+    let _alone = alone();
+    // The defaults' ratio: one client may hold three quarters of all.
+    let flags = [
+        "--max-connections",
+        "200",
+        "--max-connections-per-client",
+        "150",
+        "--head-timeout",
+        "1",
+    ];
+    let (redis, mut server, before) = target(&flags);
+    let (addr, pid) = (server.addr, server.pid());
+    let buyer = IpAddr::from(Ipv4Addr::new(127, 0, 0, 200));
+    let mut bought = HashSet::new();
+    let tries = 30;
+    // Two addresses holding three quarters each locked every buyer out; 4 and
+    // 16 addresses of 127.0.0.x, each holding as many as it may, half-sent.
+    let served: Vec<(u8, usize)> = [(10, 4), (30, 16)]
+        .into_iter()
+        .map(|(first, addresses)| {
+            let stop = &AtomicBool::new(false);
+            let (served, opened) = thread::scope(|scope| {
+                let attackers: Vec<_> = (first..first + addresses)
+                    .map(|n| IpAddr::from(Ipv4Addr::new(127, 0, 0, n)))
+                    .map(|source| scope.spawn(move || slowloris(addr, source, 150, stop)))
+                    .collect();
+                // A thread for each connection held: the server is (nearly) full.
+                let full = || Figures::of(pid).threads >= before.threads + 190;
+                let filled = Duration::from_secs(20);
+                wait_for_within("the slowloris to fill the server", filled, full);
+                let served = buy_from(addr, buyer, tries, &mut bought);
+                stop.store(true, Ordering::SeqCst);
+                let opened: usize = attackers.into_iter().map(|a| a.join().unwrap()).sum();
+                (served, opened)
+            });
+            eprintln!(
+                "slowloris from {addresses} addresses ({opened} connections opened): \
+                 {served} of {tries} purchases from another address served within 1 s"
+            );
+            (addresses, served)
+        })
+        .collect();
+    for (addresses, served) in served {
+        assert!(
+            served * 10 >= tries * 9,
+            "{addresses} addresses: {served} of {tries} served"
+        );
+    }
+    assert_survived(&redis, &mut server, before, 32);
+    assert_sale_exact(&redis, &bought);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! requests the tests send most: a GET and the form post of a purchase.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -98,13 +98,30 @@ pub fn send(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Reply> {
 /// A connection to `addr` from another loopback address, 127.0.0.2: to
 /// the server, another client than the tests' usual 127.0.0.1.
 pub fn connect_as_another_client(addr: SocketAddr) -> TcpStream {
-    let other = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    let source: SocketAddr = "127.0.0.2:0".parse().unwrap();
-    other.bind(&source.into()).unwrap();
-    other
-        .connect(&addr.into())
-        .expect("cannot connect to seckill");
-    TcpStream::from(other)
+    let other = Ipv4Addr::new(127, 0, 0, 2);
+    connect_from(addr, other.into()).expect("cannot connect to seckill")
+}
+
+/// A connection to `addr` from `source`, a client of its own to the server
+/// (on Linux every 127.0.0.N is a loopback address); it gives up after 10 s.
+pub fn connect_from(addr: SocketAddr, source: IpAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.connect_timeout(&addr.into(), Duration::from_secs(10))?;
+    Ok(TcpStream::from(socket))
+}
+
+/// A purchase from `source` (see `connect_from`), or the error that stood
+/// for its answer; the answer is waited for `wait` at most.
+pub fn try_buy_from(
+    addr: SocketAddr,
+    source: IpAddr,
+    msg: &str,
+    wait: Duration,
+) -> std::io::Result<Reply> {
+    let form = [("Content-Type", FORM)];
+    let raw = raw_request(addr, "POST", "/seckill", &form, form_body(msg).as_bytes());
+    send_within(connect_from(addr, source)?, &raw, wait)
 }
 
 /// A GET from another client (127.0.0.2).
@@ -113,8 +130,13 @@ pub fn get_as_another_client(addr: SocketAddr, path: &str) -> Reply {
     send_on(connect_as_another_client(addr), &raw).unwrap_or_else(|err| panic!("GET {path}: {err}"))
 }
 
-fn send_on(mut stream: TcpStream, raw: &[u8]) -> std::io::Result<Reply> {
-    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+fn send_on(stream: TcpStream, raw: &[u8]) -> std::io::Result<Reply> {
+    send_within(stream, raw, Duration::from_secs(20))
+}
+
+/// Sends `raw` on `stream` and reads the reply, each read waiting `wait` at most.
+fn send_within(mut stream: TcpStream, raw: &[u8], wait: Duration) -> std::io::Result<Reply> {
+    stream.set_read_timeout(Some(wait))?;
     stream.write_all(raw)?;
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes)?;

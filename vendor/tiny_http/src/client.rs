@@ -254,6 +254,12 @@ impl ClientConnection {
             None if version == HTTPVersion(1, 0) => false,
             _ => true,
         };
+        // seckill patch: a whole head: the connection can no longer be
+        // displaced for a newcomer until this request is answered; one
+        // displaced already reads no more.
+        if !self.state.head_ended() {
+            return Err(ReadError::Closed);
+        }
         self.state.read_within(self.limits.body_timeout);
 
         // building the writer for the request

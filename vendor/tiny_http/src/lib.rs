@@ -338,7 +338,8 @@ impl Server {
                 // seckill patch: a connection over the limits gets no thread
                 // of its own: `refusals` answers it 503 and closes it. A
                 // connection counts as open for as long as any part of it (a
-                // request being answered) lives.
+                // request being answered) lives, or until it is displaced
+                // for a client under its share of a full server.
                 let opened = match inside_open_connections.open(peer.map(|p| p.ip()), &limits) {
                     Ok(opened) => opened,
                     Err(why) => {
@@ -355,7 +356,14 @@ impl Server {
 
                 use util::RefinedTcpStream;
                 let (read_closable, write_closable) = match ssl {
-                    None => RefinedTcpStream::new(sock, state.clone()),
+                    // seckill patch: the socket is shared with the count of
+                    // open connections, which may shut it down to make room
+                    // for a newcomer while it waits for a head.
+                    None => {
+                        let sock = Arc::new(sock);
+                        state.may_displace(Arc::clone(&sock));
+                        RefinedTcpStream::new(sock, state.clone())
+                    }
                     #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                     Some(ref ssl) => {
                         // trying to apply SSL over the connection

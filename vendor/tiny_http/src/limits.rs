@@ -10,7 +10,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Connections open at once; one more is answered 503 (once its request
-    /// is in, within 0.2 s) and closed.
+    /// is in, within 0.2 s) and closed, unless its client address holds
+    /// less than its share and another's connection waiting for a head can
+    /// be closed for it (see `OpenConnections::open`).
     pub max_connections: usize,
     /// Connections open at once from one client address; one more is
     /// answered 503 and closed, so no one client can take them all.

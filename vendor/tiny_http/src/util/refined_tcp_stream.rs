@@ -47,6 +47,14 @@ impl From<Connection> for Stream {
     }
 }
 
+// seckill patch: a socket already shared with the count of open connections,
+// which may shut it down (see `OpenConnections::open`).
+impl From<Arc<Connection>> for Stream {
+    fn from(tcp_stream: Arc<Connection>) -> Self {
+        Stream::Http(tcp_stream)
+    }
+}
+
 impl Stream {
     fn secure(&self) -> bool {
         match self {
