@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
 use crate::http::Cause;
 use crate::sale::keys;
 
@@ -99,13 +101,40 @@ pub fn base_id(content_type: Option<&str>, body: &[u8]) -> Result<String, FormEr
         );
         return Err(refuse(400, too_long));
     }
-    if id.chars().any(char::is_control) {
+    if let Some(unseen) = id.chars().find(|&c| hidden(c)) {
+        let code = format!("U+{:04X}", u32::from(unseen));
+        let what = if unseen.is_control() {
+            format!("a control character ({code}), a line break?")
+        } else {
+            format!(
+                "an invisible or direction-changing character ({code}), which makes an id \
+                 read as another in the log and the winners"
+            )
+        };
         return Err(refuse(
             400,
-            "the field `msg` holds a control character (a line break?)",
+            format!("the field `msg` holds {what}; send the id without it"),
         ));
     }
     Ok(id.to_string())
+}
+
+/// Whether no id may hold `c`, as it cannot be seen or turns the text
+/// around it, by its general category: Cc (controls), Cf (format: zero-width
+/// spaces, U+202E and the other direction marks, the byte order mark) and
+/// the separators Zl and Zp (U+2028, U+2029). Letters, marks, digits and
+/// symbols of any script stay welcome. U+200D, which joins emoji into one
+/// (woman, U+200D, laptop: a woman technologist), is Cf and refused too:
+/// between letters it is as unseen as U+200B. The emoji it joins are welcome
+/// one by one.
+fn hidden(c: char) -> bool {
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
 }
 
 /// The id the purchase is made for: the base id and a random number, so one
@@ -178,6 +207,51 @@ mod tests {
     }
 
     #[test]
+    fn refuses_ids_with_unseen_or_direction_changing_characters() {
+        for (id, code) in [
+            ("al\u{200B}ice", "U+200B"),
+            ("\u{202E}ecila", "U+202E"),
+            ("ann\u{2028}lee", "U+2028"),
+            ("ann\u{2029}lee", "U+2029"),
+            ("al\u{200D}ice", "U+200D"),
+            ("\u{FEFF}alice", "U+FEFF"),
+            ("al\u{00AD}ice", "U+00AD"),
+            ("ann\u{2066}lee", "U+2066"),
+            ("\u{1F469}\u{200D}\u{1F4BB}", "U+200D"),
+        ] {
+            let body = format!("msg={id}");
+            let (status, message) = refused(FORM, body.as_bytes());
+            assert_eq!(status, 400, "{id:?}: {message}");
+            let says = format!("an invisible or direction-changing character ({code})");
+            assert!(message.contains(&says), "{id:?}: {message}");
+        }
+        let (_, message) = refused(FORM, b"msg=a%0Ab");
+        assert!(message.contains("control character (U+000A)"), "{message}");
+        let (_, message) = refused(FORM, b"msg=a%C2%85b");
+        assert!(message.contains("control character (U+0085)"), "{message}");
+    }
+
+    #[test]
+    fn welcomes_ids_in_any_script() {
+        for id in [
+            "张伟",
+            "محمد",
+            "Анна",
+            "José Zoë",
+            "नमस्ते",
+            "שרה",
+            "🎉",
+            "❤\u{FE0F}",
+            "👍🏽",
+            "🇨🇳",
+            "#ABCD",
+        ] {
+            let body = format!("msg={id}");
+            assert_eq!(base_id(FORM, body.as_bytes()), Ok(id.to_string()));
+        }
+    }
+
+    #[test]
     fn refuses_bodies_that_are_not_forms_or_too_large() {
         let (status, message) = refused(Some("text/plain"), b"msg=x");
         assert_eq!(status, 415);
@@ -205,6 +279,8 @@ mod tests {
                 any::<Vec<u8>>(),
                 "msg=\\PC{0,80}".prop_map(String::into_bytes),
                 "msg=(%[0-9a-fA-F]{2}|[ -~]){0,70}".prop_map(String::into_bytes),
+                "msg=(\\p{L}|\\p{Cc}|\\p{Cf}|\\p{Zl}|\\p{Zp}|\\p{So}|[ a-z]){0,20}"
+                    .prop_map(String::into_bytes),
             ],
             content_type in prop::option::of("\\PC{0,60}"),
         ) {
@@ -212,6 +288,13 @@ mod tests {
                 prop_assert_eq!(id.trim(), id.as_str());
                 prop_assert!(!id.is_empty() && id.len() <= MAX_ID_BYTES);
                 prop_assert!(!id.chars().any(|c| c.is_control() || c == char::REPLACEMENT_CHARACTER));
+                let unseen = [
+                    GeneralCategory::Control,
+                    GeneralCategory::Format,
+                    GeneralCategory::LineSeparator,
+                    GeneralCategory::ParagraphSeparator,
+                ];
+                prop_assert!(!id.chars().any(|c| unseen.contains(&c.general_category())), "{:?}", id);
                 prop_assert!(body.len() <= MAX_BODY_BYTES);
             }
         }

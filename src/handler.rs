@@ -45,6 +45,11 @@ pub fn handle(app: &App, mut request: Request) {
 
 /// The POST branch of `fun_send`.
 fn buy(app: &App, request: &mut Request) -> ResponseBox {
+    // Another site's page may make a visitor's browser post here: its form is not read.
+    if let Some(refused) = http::cross_site_refusal(request) {
+        app.report.refused();
+        return refused;
+    }
     let user_id = match user_id(request, app.suffix_max) {
         Ok(user_id) => user_id,
         Err(err) => {

@@ -6,7 +6,7 @@ use std::io::Cursor;
 
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
-use tiny_http::{Header, Method, Response, ResponseBox, StatusCode};
+use tiny_http::{Header, Method, Request, Response, ResponseBox, StatusCode};
 
 /// Where a request goes.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub fn route(method: &Method, target: &str) -> Route {
 pub enum Cause {
     /// The request is wrong: 4xx.
     BadRequest,
+    /// A purchase sent from a page of another site: 403.
+    CrossSite,
     /// Its body came too slowly: 408.
     Timeout,
     /// A crowd is ahead and no turn came in time: not a fault of Redis.
@@ -76,6 +78,10 @@ pub enum Cause {
     Redis,
     /// Redis holds no sale.
     NoSale,
+    /// The stock in Redis is not a whole number, so Redis cannot take one from it.
+    BadStock,
+    /// Another seckill started a new sale in Redis in place of this server's.
+    Replaced,
     /// The purchase reached Redis but its reply was lost: it may have gone through.
     MaybeSold,
     /// Sold on the master, but not confirmed by `--replicas` in time.
@@ -88,10 +94,13 @@ impl Cause {
     pub fn name(self) -> &'static str {
         match self {
             Cause::BadRequest => "bad_request",
+            Cause::CrossSite => "cross_site",
             Cause::Timeout => "timeout",
             Cause::Busy => "busy",
             Cause::Redis => "redis",
             Cause::NoSale => "no_sale",
+            Cause::BadStock => "bad_stock",
+            Cause::Replaced => "replaced",
             Cause::MaybeSold => "maybe_sold",
             Cause::Unreplicated => "unreplicated",
             Cause::Closing => "closing",
@@ -108,6 +117,9 @@ pub fn json(status: u16, value: &Value) -> ResponseBox {
     Response::from_data(value.to_string())
         .with_status_code(status)
         .with_header(header("Content-Type", "application/json"))
+        // Live figures and one buyer's answer: no cache may keep them.
+        .with_header(header("Cache-Control", "no-store"))
+        .with_header(header("X-Content-Type-Options", "nosniff"))
         .boxed()
 }
 
@@ -115,6 +127,82 @@ pub fn json(status: u16, value: &Value) -> ResponseBox {
 pub fn error(status: u16, cause: Cause, message: impl std::fmt::Display) -> ResponseBox {
     let body = json!({ "error": message.to_string(), "cause": cause.name() });
     json(status, &body)
+}
+
+/// Whether a purchase was sent by a page of another site, by what the
+/// browser says: `Sec-Fetch-Site` first, as no page can forge it and a proxy
+/// that rewrites `Host` does not spoil it; else `Origin` against `Host`.
+/// Neither header, as from ab and curl, is no sign of another site.
+pub fn from_another_site(
+    fetch_site: Option<&str>,
+    origin: Option<&str>,
+    host: Option<&str>,
+) -> bool {
+    let site = fetch_site.map(|site| site.trim().to_ascii_lowercase());
+    match site.as_deref() {
+        // same-site is another origin too: a sibling subdomain, another port.
+        Some("cross-site" | "same-site") => return true,
+        Some("same-origin" | "none") => return false,
+        _ => {}
+    }
+    let Some(origin) = origin else {
+        return false;
+    };
+    // `Origin: null` (a sandboxed frame, a data: URL) names no host, and fails here.
+    let same = origin_host_port(origin.trim()).zip(host).is_some_and(
+        |((origin_host, origin_port, default_port), host)| {
+            split_port(host.trim()).is_some_and(|(host, port)| {
+                host.eq_ignore_ascii_case(&origin_host)
+                    && port.unwrap_or(default_port) == origin_port
+            })
+        },
+    );
+    !same
+}
+
+/// The host and port of an `Origin` (`scheme://host[:port]`), and the
+/// default port of its scheme, which a `Host` without a port means.
+fn origin_host_port(origin: &str) -> Option<(String, u16, u16)> {
+    let (scheme, authority) = origin.split_once("://")?;
+    let default_port = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let (host, port) = split_port(authority)?;
+    Some((host.to_string(), port.unwrap_or(default_port), default_port))
+}
+
+/// `host[:port]`, an IPv6 host in brackets; None when the host is empty or
+/// the port is not a port.
+fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let colon = authority
+        .rfind(':')
+        .filter(|&at| !authority[at..].contains(']'));
+    let (host, port) = match colon {
+        Some(at) => (&authority[..at], Some(authority[at + 1..].parse().ok()?)),
+        None => (authority, None),
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+/// 403 for a purchase sent by a page of another site (`from_another_site`),
+/// judged on its head alone, before its body is read.
+pub fn cross_site_refusal(request: &Request) -> Option<ResponseBox> {
+    let value = |name: &'static str| {
+        let found = request.headers().iter().find(|h| h.field.equiv(name));
+        found.map(|h| h.value.as_str())
+    };
+    let (fetch_site, origin) = (value("Sec-Fetch-Site"), value("Origin"));
+    if !from_another_site(fetch_site, origin, value("Host")) {
+        return None;
+    }
+    let sender = origin.map_or(String::new(), |origin| format!(" (Origin: {origin})"));
+    let words = format!(
+        "this purchase was sent by a page of another site{sender}, not by the sale's own \
+         page, so nothing was bought; to buy, open the sale's page at /seckill on this server"
+    );
+    Some(error(403, Cause::CrossSite, words))
 }
 
 /// 405 with the methods the path takes.
@@ -154,6 +242,14 @@ fn find_file(encoded_name: &str) -> Option<StaticFile> {
     FILES.iter().copied().find(|(file, _)| *file == name)
 }
 
+/// What the page may load and who may frame it: its own scripts, stylesheet
+/// and fetches, and the empty `data:,` icon; no inline script or style, so
+/// markup slipped into the page could run nothing; and no page may frame it
+/// (a buy button under another site's frame is clickjacking).
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
 /// A file of static/, sent from the bytes built into the binary.
 pub fn file((name, bytes): StaticFile) -> ResponseBox {
     let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
@@ -164,7 +260,16 @@ pub fn file((name, bytes): StaticFile) -> ResponseBox {
         Some("png") => "image/png",
         _ => "application/octet-stream",
     };
-    let headers = vec![header("Content-Type", content_type)];
+    let headers = vec![
+        header("Content-Type", content_type),
+        // Built into the binary: a rebuilt server may send new files, so a
+        // browser asks again each time (a 200, as there is no ETag).
+        header("Cache-Control", "no-cache"),
+        header("X-Content-Type-Options", "nosniff"),
+        header("Content-Security-Policy", PAGE_POLICY),
+        // frame-ancestors for browsers that predate it: no page may frame this one.
+        header("X-Frame-Options", "DENY"),
+    ];
     Response::new(
         StatusCode(200),
         headers,
@@ -242,6 +347,71 @@ mod tests {
         ] {
             assert_eq!(find_file(climb), None, "{climb}");
         }
+    }
+
+    #[test]
+    fn a_purchase_from_another_site_is_told_by_sec_fetch_site_first() {
+        let host = Some("127.0.0.1:5000");
+        let page = Some("http://127.0.0.1:5000");
+        for site in ["cross-site", "same-site", "Cross-Site"] {
+            assert!(from_another_site(Some(site), page, host), "{site}");
+            assert!(from_another_site(Some(site), None, host), "{site}");
+        }
+        for site in ["same-origin", "none", " Same-Origin "] {
+            assert!(!from_another_site(Some(site), page, host), "{site}");
+        }
+        // The browser's word stands when a proxy rewrote Host.
+        let proxied = Some("https://shop.example");
+        assert!(!from_another_site(Some("same-origin"), proxied, host));
+        // A value it does not know leaves the judgement to Origin.
+        let evil = Some("http://evil.example");
+        assert!(from_another_site(Some("sideways"), evil, host));
+        assert!(!from_another_site(Some("sideways"), page, host));
+    }
+
+    #[test]
+    fn a_purchase_from_another_site_is_told_by_origin_and_host() {
+        let same = [
+            ("http://127.0.0.1:5000", "127.0.0.1:5000"),
+            ("HTTP://Shop.Example:5000", "shop.example:5000"),
+            ("http://shop.example", "shop.example"),
+            ("http://shop.example", "shop.example:80"),
+            ("http://shop.example:80", "shop.example"),
+            ("https://shop.example", "shop.example"),
+            ("https://shop.example", "Shop.Example:443"),
+            ("http://[::1]:5000", "[::1]:5000"),
+            ("http://[::1]", "[::1]:80"),
+        ];
+        for (origin, host) in same {
+            assert!(
+                !from_another_site(None, Some(origin), Some(host)),
+                "{origin} {host}"
+            );
+        }
+        let other = [
+            ("http://evil.example", "127.0.0.1:5000"),
+            ("http://127.0.0.1:5001", "127.0.0.1:5000"),
+            ("http://localhost:5000", "127.0.0.1:5000"),
+            ("http://shop.example:8080", "shop.example"),
+            ("https://shop.example", "shop.example:80"),
+            ("http://shop.example", "shop.example:443"),
+            ("http://shop.example.evil.example", "shop.example"),
+            ("null", "127.0.0.1:5000"),
+            ("ftp://127.0.0.1:5000", "127.0.0.1:5000"),
+            ("http://", ""),
+            ("http://127.0.0.1:5000", "127.0.0.1:x"),
+        ];
+        for (origin, host) in other {
+            assert!(
+                from_another_site(None, Some(origin), Some(host)),
+                "{origin} {host}"
+            );
+        }
+        // An Origin with no Host to hold it against cannot be shown the same.
+        assert!(from_another_site(None, Some("http://127.0.0.1:5000"), None));
+        // ab and curl send neither header.
+        assert!(!from_another_site(None, None, Some("127.0.0.1:5000")));
+        assert!(!from_another_site(None, None, None));
     }
 
     proptest! {

@@ -56,8 +56,16 @@ export function problem(status, body) {
       return `Sold on the Redis master, but no replica confirmed it in time: a failover could still lose it (${said}).`;
     case "no_sale":
       return `No sale is set up in Redis (${said}).`;
+    case "bad_stock":
+      return `Nothing can be sold: the stock in Redis is not a whole number (${said}).`;
+    case "replaced":
+      return `This server's sale was replaced by a fresh one from another server (${said}).`;
     case "closing":
       return "The sale is closing: the server is stopping.";
+    case "cross_site":
+      // Seen from the sale's own page only behind a proxy that changes Host.
+      return `The server refused it as sent from another site (${said}). ` +
+        "If this is the sale's own page, a proxy in front of seckill may be changing the Host header.";
   }
   if (status >= 400 && status < 500) {
     return `The server refused it: ${said}.`;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Redis, Seckill, get, request, send};
+use common::{Redis, Seckill, buy, get, request, send};
 use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use redis::Commands;
@@ -60,6 +60,39 @@ fn each_bad_purchase_gets_its_own_4xx() {
     let stats = get(server.addr, "/seckill/stats").json();
     assert_eq!(stats["errors"], cases.len(), "each counts as an error");
     assert_eq!(get(server.addr, "/healthz").status, 200, "still alive");
+}
+
+#[test]
+fn ids_with_unseen_characters_are_refused_and_any_script_buys() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--suffix-max", "0"]);
+    for (id, code) in [
+        ("al\u{200B}ice", "U+200B"),
+        ("\u{202E}ecila", "U+202E"),
+        ("ann\u{2028}lee", "U+2028"),
+        ("al\u{200D}ice", "U+200D"),
+        ("\u{FEFF}alice", "U+FEFF"),
+    ] {
+        let reply = buy(server.addr, id);
+        assert_eq!(reply.status, 400, "{id:?}: {}", reply.text());
+        let answer = reply.json();
+        assert_eq!(answer["cause"], "bad_request");
+        let error = answer["error"].as_str().unwrap();
+        let says = format!("invisible or direction-changing character ({code})");
+        assert!(error.contains(&says), "{id:?}: {error}");
+    }
+    let winners: Vec<String> = redis.con().smembers("user:id").unwrap();
+    assert_eq!(winners, ["null"], "nobody bought");
+    for id in ["张伟", "محمد", "Анна", "José", "🎉"] {
+        let reply = buy(server.addr, id);
+        assert_eq!(reply.code(), 1, "{id}: {}", reply.text());
+        assert_eq!(reply.user_id(), id);
+    }
+    let winners: i64 = redis.con().scard("user:id").unwrap();
+    assert_eq!(winners, 6, "five winners and null");
+    let log = server.wait_for_stdout("张伟");
+    let unseen = ['\u{200B}', '\u{202E}', '\u{2028}', '\u{200D}', '\u{FEFF}'];
+    assert!(!log.contains(unseen), "the log holds none: {log:?}");
 }
 
 #[test]

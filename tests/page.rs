@@ -60,6 +60,48 @@ fn serves_the_tutorial_page() {
     );
 }
 
+/// The page may not be framed (clickjacking) nor load anything from
+/// elsewhere, no file is taken for another type, and a rebuilt server's new
+/// files are fetched again; live answers are never cached.
+#[test]
+fn the_page_and_its_files_tell_browsers_what_they_may_do() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &[]);
+    for path in ["/seckill", "/static/buy.js", "/static/seckill.css"] {
+        let reply = get(server.addr, path);
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+        assert_eq!(reply.header("X-Frame-Options"), Some("DENY"), "{path}");
+        assert_eq!(reply.header("Cache-Control"), Some("no-cache"), "{path}");
+        let policy = reply.header("Content-Security-Policy").unwrap_or("");
+        for part in [
+            "frame-ancestors 'none'",
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+            "img-src 'self' data:",
+        ] {
+            assert!(policy.contains(part), "{path} lacks {part}: {policy}");
+        }
+    }
+    // The policy allows no inline script or style: the page has none.
+    let html = get(server.addr, "/seckill").text();
+    assert!(!html.contains("<style") && !html.contains(" style="));
+    let (scripts, files) = (
+        html.matches("<script").count(),
+        html.matches(" src=").count(),
+    );
+    assert_eq!(scripts, files, "every script is a file");
+    for path in ["/seckill/stats", "/healthz", "/nope"] {
+        let reply = get(server.addr, path);
+        assert_eq!(reply.header("Cache-Control"), Some("no-store"), "{path}");
+        assert_eq!(reply.header("X-Content-Type-Options"), Some("nosniff"));
+    }
+    let purchase = common::buy(server.addr, "ann");
+    assert_eq!(purchase.header("Cache-Control"), Some("no-store"));
+}
+
 #[test]
 fn sends_the_root_to_the_page() {
     let redis = Redis::start();
