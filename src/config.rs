@@ -5,9 +5,11 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 
 use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
-use crate::pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_SIZE};
+use crate::output::{LINES_WAITING, OUTPUT_WAIT};
+use crate::pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
 use crate::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
-use crate::report::{LINES_WAITING, OUTPUT_WAIT};
+use crate::replicas::Replicas;
+use crate::sale::{MARK_EVERY, MARK_LASTS};
 use crate::server::STOP_WAIT;
 
 /// WAIT answers after its timeout: well within `IO_TIMEOUT`, the longest a
@@ -82,6 +84,12 @@ pub struct Config {
     #[arg(long, conflicts_with = "stock")]
     pub join: bool,
 
+    /// Start a fresh sale even while other seckills sell the one in Redis
+    /// (without it, such a start stops and says so); they answer 503
+    /// replaced from then on.
+    #[arg(long, conflicts_with = "join")]
+    pub replace: bool,
+
     /// Do not print a line per purchase.
     #[arg(long)]
     pub quiet: bool,
@@ -93,8 +101,11 @@ pub struct Config {
     pub audit: bool,
 
     /// Connections open at once; one more is answered 503 busy, without a
-    /// thread of its own, and closed. Lowered at start to what the
-    /// open-files limit has room for.
+    /// thread of its own, and closed, unless its address holds less than
+    /// its share (this over the addresses connected): then the oldest
+    /// connection still waiting for a request, of the address holding the
+    /// most, is closed for it. Lowered at start to what the open-files limit
+    /// has room for.
     #[arg(long, default_value_t = 2048, value_name = "N")]
     pub max_connections: usize,
 
@@ -131,6 +142,14 @@ impl Config {
         Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
     }
 
+    /// `--replicas` and `--replica-timeout`.
+    pub fn replicas(&self) -> Replicas {
+        Replicas {
+            wanted: self.replicas,
+            timeout_ms: self.replica_timeout,
+        }
+    }
+
     /// The limits the HTTP layer holds clients to, with `max_connections`
     /// as the open-files limit allows.
     pub fn http_limits(&self, max_connections: usize) -> tiny_http::Limits {
@@ -163,6 +182,7 @@ fn fixed_limits() -> String {
         TURN_WAIT.as_millis(),
     );
     let (stop, output) = (STOP_WAIT.as_secs(), OUTPUT_WAIT.as_secs());
+    let (mark_every, mark_lasts) = (MARK_EVERY.as_secs(), MARK_LASTS.as_secs());
     format!(
         "Limits without a flag:\n  \
          a request line of {line} bytes (414 beyond); a header line of {header} bytes, {headers} \
@@ -171,11 +191,14 @@ fn fixed_limits() -> String {
          chunked), an id of {MAX_ID_BYTES} bytes;\n  \
          an unread rest of a body up to {drain} bytes is read and thrown away, a larger one \
          closes the connection;\n  \
-         {POOL_SIZE} Redis connections, taken in turn: a buyer waits {turn} ms for one (503 \
-         busy), and {reply} ms for each reply of Redis;\n  \
+         {POOL_AT_START} Redis connections opened at start, more as the load needs them \
+         up to {POOL_SIZE}, taken in turn: a buyer waits {turn} ms for one (503 busy), and \
+         {reply} ms for each reply of Redis;\n  \
          watch-retry lets {RACERS_AT_ONCE} buyers race at once, each waiting {race} ms for a \
          turn (503 busy);\n  \
          a stop waits {stop} s for the requests in flight;\n  \
+         a server's mark on the sale it sells is renewed every {mark_every} s and lasts \
+         {mark_lasts} s: a fresh start waits that long at most for a killed server's to lapse;\n  \
          {LINES_WAITING} lines wait for a stdout or stderr that is not read (more are dropped), \
          and the report at the end waits {output} s for it."
     )

@@ -10,13 +10,18 @@ use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::http::{self, Cause, Route};
 use crate::pool::{Pool, Trouble};
 use crate::purchase::Purchase;
+use crate::replicas::Replicas;
 use crate::report::Report;
-use crate::sale::{Tally, keys};
+use crate::sale::{Sale, Tally};
+use crate::seller;
 
 /// What every request thread shares.
 pub struct App {
     pub pool: Pool,
     pub purchase: Purchase,
+    /// The sale this server sells, and its name among the sellers.
+    pub sale: Sale,
+    pub replicas: Replicas,
     pub suffix_max: u32,
     pub report: Report,
 }
@@ -80,16 +85,25 @@ fn stats(app: &App) -> ResponseBox {
     }
 }
 
-/// `/readyz`: 200 when Redis answers and holds a sale, else 503.
+/// `/readyz`: 200 when a purchase could be made and answered 1 now, else
+/// the 503 a purchase would get.
 fn ready(app: &App) -> ResponseBox {
-    let sale = on_redis(app, |con| {
-        let stock: bool = redis::cmd("EXISTS").arg(keys::STOCK).query(con)?;
-        stock.then_some(()).ok_or(Trouble::NoSale)
-    });
+    let sale = on_redis(app, |con| seller::ready(con, &app.sale, app.replicas));
     match sale {
         Ok(()) => http::json(200, &json!({ "status": "ready" })),
         Err(trouble) => answer_trouble(&trouble, None),
     }
+}
+
+/// Renews this server's mark on its sale, as `seller::Renewal` does each
+/// second, and says when Redis refuses the pool more connections; false
+/// once the sale was replaced, as there is nothing left to mark.
+pub fn renew_mark(app: &App) -> bool {
+    let renewed = on_redis(app, |con| {
+        app.pool.tell_if_refused(con);
+        seller::renew(con, &app.sale)
+    });
+    !matches!(renewed, Err(Trouble::Replaced))
 }
 
 fn on_redis<T>(

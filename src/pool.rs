@@ -4,19 +4,29 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::io::tcp::TcpSettings;
 use redis::{Client, Connection, ConnectionAddr, ConnectionLike, IntoConnectionInfo, RedisError};
 
 use crate::http::Cause;
+use crate::output::warn_timed;
 use crate::permits::Permits;
-use crate::sale::keys;
+use crate::sale::{BadStock, ReadError, keys};
 use crate::sentinel::{self, Sentinels};
 
-/// Connections kept open: more than `ab -c 100` holds at once.
+/// Connections kept open at most: more than `ab -c 100` holds at once.
 pub const POOL_SIZE: u32 = 256;
+
+/// Connections opened at start (and needed to start); more are opened as
+/// the load needs them, up to `POOL_SIZE`. On two cores, a crowd's first
+/// second goes no faster with more; with 2, the crowd waited for new
+/// connections, and on busy cores some buyers for over a second.
+pub const POOL_AT_START: u32 = 32;
+
+/// What Redis answers a connection beyond its `maxclients`.
+const MAXCLIENTS_REACHED: &str = "max number of clients reached";
 
 /// How long a request waits for its turn at a connection before answering
 /// 503 busy. The Python waits forever; a flash-sale buyer should hear back.
@@ -47,11 +57,19 @@ enum Source {
 }
 
 impl Source {
+    /// A connection that answered PING, and whose every reply may take
+    /// `IO_TIMEOUT` at most: one without a timeout hung the start for as
+    /// long as Redis was silent. (A Redis at its maxclients takes the
+    /// connection, then answers its first command with an error.)
     fn connect(&self) -> Result<Connection, RedisError> {
-        match self {
-            Source::Url(client) => client.get_connection_with_timeout(CONNECT_TIMEOUT),
-            Source::Sentinel(sentinels) => sentinels.connect_to_master(),
-        }
+        let mut con = match self {
+            Source::Url(client) => client.get_connection_with_timeout(CONNECT_TIMEOUT)?,
+            Source::Sentinel(sentinels) => sentinels.connect_to_master()?,
+        };
+        con.set_read_timeout(Some(IO_TIMEOUT))?;
+        con.set_write_timeout(Some(IO_TIMEOUT))?;
+        redis::cmd("PING").exec(&mut con)?;
+        Ok(con)
     }
 
     /// Whether a connection still works, and with sentinels still leads to
@@ -76,7 +94,22 @@ impl fmt::Display for Failed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.err.code().is_some() {
             // Reached, and it answered with an error of its own.
-            return write!(f, "Redis at {} refused: {}", self.at, self.err);
+            write!(f, "Redis at {} refused: {}", self.at, self.err)?;
+            if self.err.to_string().contains(MAXCLIENTS_REACHED) {
+                write!(f, "; stop some of its clients, or raise its maxclients")?;
+            }
+            return Ok(());
+        }
+        if self.err.is_timeout() {
+            // A socket's timeout reads "Resource temporarily unavailable".
+            let (connect, reply) = (CONNECT_TIMEOUT.as_millis(), IO_TIMEOUT.as_millis());
+            return write!(
+                f,
+                "Redis at {} did not answer in time ({connect} ms to connect, {reply} ms a \
+                 reply): is it stalled or paused (CLIENT PAUSE), or is something other than \
+                 Redis listening there?",
+                self.at
+            );
         }
         write!(f, "cannot reach Redis at {}: {}", self.at, self.err)?;
         if self.sentinels {
@@ -108,7 +141,10 @@ impl Redis {
         let nodelay = TcpSettings::default().set_nodelay(true);
         let info = url.into_connection_info().map_err(bad_url)?;
         let db = info.redis_settings().db();
-        let info = info.set_tcp_settings(nodelay);
+        // No CLIENT SETINFO at each connect: two round trips saved, and a
+        // silent server fails at its first reply, not after two waits.
+        let settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let info = info.set_tcp_settings(nodelay).set_redis_settings(settings);
         if !sentinels.is_empty() {
             let list = sentinels.join(",");
             let sentinels = Sentinels::new(sentinels, master, info, IO_TIMEOUT)
@@ -146,6 +182,10 @@ pub enum Trouble {
     Redis(String),
     /// `commodity:num` is missing: no sale was started, or Redis lost it.
     NoSale,
+    /// The stock is not a whole number: nothing can be sold until it is.
+    BadStock(BadStock),
+    /// Another seckill started a new sale in place of this server's.
+    Replaced,
     /// The step that sells was sent, but its reply timed out or the
     /// connection dropped: Redis may have sold the item or not.
     MaybeSold(String),
@@ -155,9 +195,26 @@ pub enum Trouble {
     Unreplicated { what: String, wait_failed: bool },
 }
 
+/// The error codes of the Lua scripts (src/purchase.lua, src/mark.lua).
+const REPLACED: &str = "REPLACED";
+const BAD_STOCK: &str = "BADSTOCK";
+
 impl From<RedisError> for Trouble {
     fn from(err: RedisError) -> Trouble {
-        Trouble::Redis(match err.code() {
+        // A transaction Redis refused says why in its commands' errors: a
+        // replica's READONLY, say, inside the EXECABORT.
+        let inner = err.clone().into_server_errors();
+        let first = inner.as_deref().and_then(<[_]>::first);
+        let code = first.map_or(err.code(), |(_, inner)| Some(inner.code()));
+        Trouble::Redis(match code {
+            Some(REPLACED) => return Trouble::Replaced,
+            Some(BAD_STOCK) => {
+                let value = err.detail().unwrap_or("").to_string();
+                return Trouble::BadStock(BadStock {
+                    key: keys::STOCK,
+                    value,
+                });
+            }
             _ if err.is_timeout() => {
                 format!("Redis did not answer in time; is it stalled or overloaded? ({err})")
             }
@@ -177,6 +234,21 @@ impl From<RedisError> for Trouble {
 }
 
 /// The words of its 503: what happened, and what to do.
+impl From<BadStock> for Trouble {
+    fn from(bad: BadStock) -> Trouble {
+        Trouble::BadStock(bad)
+    }
+}
+
+impl From<ReadError> for Trouble {
+    fn from(err: ReadError) -> Trouble {
+        match err {
+            ReadError::Redis(err) => Trouble::from(err),
+            ReadError::BadStock(bad) => Trouble::BadStock(bad),
+        }
+    }
+}
+
 impl fmt::Display for Trouble {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -188,6 +260,12 @@ impl fmt::Display for Trouble {
                 f,
                 "no sale is set up in Redis ({} is missing); restart seckill to start one",
                 keys::STOCK
+            ),
+            Trouble::BadStock(bad) => write!(f, "nothing can be sold: {bad}"),
+            Trouble::Replaced => f.write_str(
+                "another seckill started a new sale in Redis in place of this server's \
+                 (--replace); this server sells no more: restart it with --join to sell the \
+                 new sale",
             ),
             Trouble::MaybeSold(err) => write!(
                 f,
@@ -205,6 +283,8 @@ impl Trouble {
             Trouble::Busy => Cause::Busy,
             Trouble::Redis(_) => Cause::Redis,
             Trouble::NoSale => Cause::NoSale,
+            Trouble::BadStock(_) => Cause::BadStock,
+            Trouble::Replaced => Cause::Replaced,
             Trouble::MaybeSold(_) => Cause::MaybeSold,
             Trouble::Unreplicated { .. } => Cause::Unreplicated,
         }
@@ -231,29 +311,96 @@ pub struct Pool {
     turns: Arc<Permits>,
     /// With sentinels, no connection may mean a failover is on.
     sentinels: bool,
+    /// New connections that failed since `tell_if_refused` last looked.
+    refused: Arc<AtomicU64>,
+    told_refused: AtomicBool,
+}
+
+/// Why Redis refuses new connections, if it is full: every client it
+/// allows (`maxclients`) is connected.
+fn clients_full(con: &mut Connection) -> Option<String> {
+    let connected = clients_field(con, "connected_clients:")?;
+    let most = maxclients(con)?;
+    // This connection is one of them; a full Redis leaves room for one or two.
+    (connected + 2 >= most).then(|| {
+        format!(
+            "Redis refuses more connections: {connected} clients are connected, and its \
+             maxclients is {most}; raise it (redis-cli config set maxclients 10000) or stop \
+             other clients"
+        )
+    })
+}
+
+/// The clients Redis allows at once.
+fn maxclients(con: &mut Connection) -> Option<u64> {
+    clients_field(con, "maxclients:")
+}
+
+/// A field of INFO clients (`maxclients` since Redis 7).
+fn clients_field(con: &mut Connection, name: &str) -> Option<u64> {
+    let info: String = redis::cmd("INFO").arg("clients").query(con).ok()?;
+    let line = info.lines().find_map(|line| line.strip_prefix(name))?;
+    line.trim().parse().ok()
 }
 
 impl Pool {
-    pub fn open(redis: &Redis) -> Result<Pool, String> {
+    /// Opens `POOL_AT_START` connections, and more as the load needs them.
+    /// `con`, a connection already open, says why if Redis refuses them.
+    pub fn open(redis: &Redis, con: &mut Connection) -> Result<Pool, String> {
+        let refused = Arc::new(AtomicU64::new(0));
         let manager = Manager {
             source: Arc::clone(&redis.source),
             failures: Arc::new(AtomicU64::new(0)),
             ping_failed: AtomicU64::new(u64::MAX),
+            refused: Arc::clone(&refused),
         };
         let connections = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
+            .min_idle(Some(POOL_AT_START))
             .connection_timeout(CHECKOUT_TIMEOUT)
             .test_on_check_out(true)
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
-            .map_err(|err| format!("cannot open a pool of connections to {}: {err}", redis.at))?;
+            .map_err(|err| {
+                let (err, needed) = (err.to_string(), POOL_AT_START + 1);
+                let why = match maxclients(con) {
+                    Some(most) if err.contains(MAXCLIENTS_REACHED) => format!(
+                        "Redis refuses more connections: seckill needs {needed} to start, and \
+                         Redis allows {most} clients in all (its maxclients), most of them \
+                         taken; raise it (redis-cli config set maxclients 10000) or stop \
+                         other clients"
+                    ),
+                    _ => err,
+                };
+                format!("cannot open a pool of connections to {}: {why}", redis.at)
+            })?;
         let turns = Permits::new(POOL_SIZE as usize);
         let sentinels = matches!(*redis.source, Source::Sentinel(_));
         Ok(Pool {
             connections,
             turns,
             sentinels,
+            refused,
+            told_refused: AtomicBool::new(false),
         })
+    }
+
+    /// Says once, when it begins, that Redis refuses the pool more
+    /// connections: at its `maxclients`, the crowd shares those open.
+    /// `con` asks Redis why.
+    pub fn tell_if_refused(&self, con: &mut Connection) {
+        if self.refused.swap(0, Ordering::Relaxed) == 0 {
+            self.told_refused.store(false, Ordering::Relaxed);
+            return;
+        }
+        if let Some(full) = clients_full(con)
+            && !self.told_refused.swap(true, Ordering::Relaxed)
+        {
+            let open = self.connections.state().connections;
+            warn_timed(format!(
+                "{full}; this server sells on its {open} connections"
+            ));
+        }
     }
 
     /// Runs `work` on a connection, taken in turn.
@@ -278,7 +425,7 @@ impl Pool {
         let in_doubt = |trouble: &Trouble| match trouble {
             Trouble::Redis(_) | Trouble::MaybeSold(_) => true,
             Trouble::Unreplicated { wait_failed, .. } => *wait_failed,
-            Trouble::Busy | Trouble::NoSale => false,
+            Trouble::Busy | Trouble::NoSale | Trouble::BadStock(_) | Trouble::Replaced => false,
         };
         if result.as_ref().is_err_and(in_doubt) {
             pooled.failed = true;
@@ -308,6 +455,8 @@ pub struct Manager {
     /// connections are closed unasked, as a stalled Redis would make each
     /// PING wait for its timeout.
     ping_failed: AtomicU64,
+    /// Counts the connections that could not be opened.
+    refused: Arc<AtomicU64>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -315,9 +464,9 @@ impl r2d2::ManageConnection for Manager {
     type Error = RedisError;
 
     fn connect(&self) -> Result<Pooled, RedisError> {
-        let con = self.source.connect()?;
-        con.set_read_timeout(Some(IO_TIMEOUT))?;
-        con.set_write_timeout(Some(IO_TIMEOUT))?;
+        let con = self.source.connect().inspect_err(|_| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        })?;
         let checked = self.failures.load(Ordering::Relaxed);
         let (failed, last_used, failures) = (false, Instant::now(), Arc::clone(&self.failures));
         Ok(Pooled {

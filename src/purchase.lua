@@ -1,17 +1,32 @@
 -- One purchase, run inside Redis as a single step: no other command can run
 -- between the stock check and the decrement, so no lock and no retry.
--- KEYS[1] = commodity:num, KEYS[2] = user:id, ARGV[1] = the user id.
--- Returns nil when no sale is set up, else {response_num, stock left};
--- the codes are those of `Answer` in src/purchase.rs.
-local stock = tonumber(redis.call('GET', KEYS[1]))
-if stock == nil then
+-- KEYS[1] = commodity:num, KEYS[2] = user:id, KEYS[3] = commodity:sale;
+-- ARGV[1] = the user id, ARGV[2] = the sale this server sells.
+-- Returns nil when no sale is set up, else {response_num} or {1, stock
+-- left}; the codes are those of `Answer` in src/purchase.rs. The errors
+-- REPLACED and BADSTOCK (`Trouble` in src/pool.rs) come before any write.
+local stock = redis.call('GET', KEYS[1])
+if not stock then
   return false
 end
-if stock < 1 then
-  return {-1, stock}
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then
+  return redis.error_reply('REPLACED another seckill started a new sale')
+end
+-- A whole number as DECR reads one, within 64 bits: Lua's tonumber takes
+-- 7.5, 1e3 and " 100", which DECR refuses after the buyer would be added.
+local digits = string.match(stock, '^-?([1-9]%d*)$')
+if stock ~= '0' and not (digits and (#digits < 19 or
+    (#digits == 19 and digits <= '9223372036854775807'))) then
+  return redis.error_reply('BADSTOCK ' .. string.sub(stock, 1, 40))
+end
+if tonumber(stock) < 1 then
+  return {-1}
 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
-  return {-2, stock}
+  return {-2}
 end
+-- The decrement before the buyer is added: an error (a number beyond 64
+-- bits, a replica refusing writes) ends the script with nothing written.
+local left = redis.call('DECR', KEYS[1])
 redis.call('SADD', KEYS[2], ARGV[1])
-return {1, redis.call('DECR', KEYS[1])}
+return {1, left}

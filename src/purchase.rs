@@ -9,11 +9,10 @@ use std::time::Duration;
 use clap::ValueEnum;
 use redis::{Connection, Script};
 
-use crate::config::Config;
 use crate::permits::Permits;
 use crate::pool::{Pool, Trouble};
-use crate::report::warn;
-use crate::sale::keys;
+use crate::replicas::Replicas;
+use crate::sale::{keys, whole_number};
 
 /// What a buyer is told: the tutorial's `response_num`, plus -3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,22 +98,29 @@ pub struct Purchase {
     retries: u32,
     /// watch-retry's turns to race.
     racers: Arc<Permits>,
-    /// `--replicas` and `--replica-timeout`: the replicas a sale must reach.
-    replicas: (u32, u64),
+    replicas: Replicas,
+    /// The id of the sale this server sells: it buys from no other.
+    sale: String,
+}
+
+/// Loads the Lua script into Redis when the strategy needs it.
+pub fn load_script(strategy: Strategy, con: &mut Connection) -> redis::RedisResult<()> {
+    if strategy == Strategy::Lua {
+        SCRIPT.load(con)?;
+    }
+    Ok(())
 }
 
 impl Purchase {
-    /// Loads the Lua script into Redis when the strategy needs it.
-    pub fn new(config: &Config, con: &mut Connection) -> redis::RedisResult<Self> {
-        if config.strategy == Strategy::Lua {
-            SCRIPT.load(con)?;
-        }
-        Ok(Purchase {
-            strategy: config.strategy,
-            retries: config.retries,
+    /// Purchases for the sale `sale`, made the way of `strategy`.
+    pub fn new(strategy: Strategy, retries: u32, replicas: Replicas, sale: &str) -> Purchase {
+        Purchase {
+            strategy,
+            retries,
             racers: Permits::new(RACERS_AT_ONCE),
-            replicas: (config.replicas, config.replica_timeout),
-        })
+            replicas,
+            sale: sale.to_string(),
+        }
     }
 
     /// Makes one purchase for `user_id`.
@@ -124,117 +130,88 @@ impl Purchase {
         let _turn = racing
             .then(|| self.racers.acquire(TURN_WAIT).ok_or(Trouble::Busy))
             .transpose()?;
+        let sale = self.sale.as_str();
         pool.run(|con| {
             let outcome = match self.strategy {
-                Strategy::Naive => naive(con, user_id)?.into(),
-                Strategy::Watch => watch(con, user_id)?.into(),
-                Strategy::WatchRetry => watch_retry(con, user_id, self.retries)?,
-                Strategy::Lua => lua(con, user_id)?.into(),
+                Strategy::Naive => naive(con, sale, user_id)?.into(),
+                Strategy::Watch => watch(con, sale, user_id)?.into(),
+                Strategy::WatchRetry => watch_retry(con, sale, user_id, self.retries)?,
+                Strategy::Lua => lua(con, sale, user_id)?.into(),
             };
-            self.replicated(con, outcome)
+            if matches!(outcome.answer, Answer::Bought { .. }) {
+                self.replicas.confirm(con)?;
+            }
+            Ok(outcome)
         })
     }
-
-    /// A sale, once `--replicas` replicas have it (Redis's WAIT, on the
-    /// connection that made it). Replication is asynchronous: a master that
-    /// dies right after answering can take the sale with it, and the item
-    /// would be sold again.
-    fn replicated(&self, con: &mut Connection, outcome: Outcome) -> Result<Outcome, Trouble> {
-        let (replicas, timeout) = self.replicas;
-        if replicas == 0 || !matches!(outcome.answer, Answer::Bought { .. }) {
-            return Ok(outcome);
-        }
-        let wait = redis::cmd("WAIT")
-            .arg(replicas)
-            .arg(timeout)
-            .query::<u32>(con);
-        let (why, wait_failed) = match wait {
-            Ok(confirmed) if confirmed >= replicas => return Ok(outcome),
-            Ok(confirmed) => {
-                let why =
-                    format!("{confirmed} of {replicas} replicas confirmed it within {timeout} ms");
-                (why, false)
-            }
-            // No reply to WAIT: the connection is in doubt, and is closed.
-            Err(err) => (format!("WAIT for its replicas failed ({err})"), true),
-        };
-        let what = format!("sold on the master, but {why}: a failover now could lose it");
-        Err(Trouble::Unreplicated { what, wait_failed })
-    }
 }
 
-/// Warns at start when the master has fewer replicas connected than
-/// `--replicas` asks: every sale would be answered 503 unreplicated.
-pub fn warn_if_too_few_replicas(wanted: u32, con: &mut Connection) -> redis::RedisResult<()> {
-    if wanted == 0 {
-        return Ok(());
+/// The stock of the sale `sale`, from what a strategy read of it: no stock
+/// is no sale, another sale's id means ours was replaced, and a stock must
+/// be a whole number for DECR to take one from it.
+pub fn stock_of(sale: &str, id: Option<String>, stock: Option<String>) -> Result<i64, Trouble> {
+    let stock = stock.ok_or(Trouble::NoSale)?;
+    if id.as_deref() != Some(sale) {
+        return Err(Trouble::Replaced);
     }
-    let connected = connected_replicas(con)?;
-    if connected < wanted {
-        warn(format!(
-            "seckill: --replicas {wanted} but Redis has {connected} replicas connected: every \
-             sale will be answered 503 unreplicated until enough are"
-        ));
-    }
-    Ok(())
-}
-
-/// How many replicas the master has now: `connected_slaves` of INFO.
-fn connected_replicas(con: &mut Connection) -> redis::RedisResult<u32> {
-    let info: String = redis::cmd("INFO").arg("replication").query(con)?;
-    let count = info
-        .lines()
-        .find_map(|line| line.strip_prefix("connected_slaves:"));
-    Ok(count.and_then(|n| n.trim().parse().ok()).unwrap_or(0))
+    Ok(whole_number(keys::STOCK, &stock)?)
 }
 
 /// What the tutorial warns against: read the stock, and if some is left,
 /// take one. Between the GET and the DECR other buyers read the same stock,
-/// so the last item is sold many times over.
-pub fn naive(con: &mut Connection, user_id: &str) -> Result<Answer, Trouble> {
-    let (stock, bought): (Option<i64>, bool) = redis::pipe()
-        .get(keys::STOCK)
+/// so the last item is sold many times over (and another server's fresh
+/// sale could come in between too: naive is the broken one).
+pub fn naive(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, Trouble> {
+    let ((id, stock), bought): ((Option<String>, Option<String>), bool) = redis::pipe()
+        .mget(&[keys::SALE_ID, keys::STOCK])
         .sismember(keys::WINNERS, user_id)
         .query(con)?;
-    match stock {
-        None => Err(Trouble::NoSale),
-        Some(stock) if stock < 1 => Ok(Answer::SoldOut),
-        Some(_) if bought => Ok(Answer::Repeat),
-        Some(_) => {
-            let (remaining, _added): (i64, i64) = redis::pipe()
-                .decr(keys::STOCK, 1)
-                .sadd(keys::WINNERS, user_id)
-                .query(con)
-                .map_err(Trouble::after_sending)?;
-            Ok(Answer::Bought { remaining })
-        }
+    if stock_of(sale, id, stock)? < 1 {
+        return Ok(Answer::SoldOut);
     }
+    if bought {
+        return Ok(Answer::Repeat);
+    }
+    // The buyer is added only after a DECR that worked: a DECR Redis refuses
+    // (the stock set to 7.5 meanwhile) must add no winner.
+    let remaining: i64 = redis::cmd("DECR")
+        .arg(keys::STOCK)
+        .query(con)
+        .map_err(Trouble::after_sending)?;
+    redis::cmd("SADD")
+        .arg(keys::WINNERS)
+        .arg(user_id)
+        .exec(con)
+        .map_err(Trouble::after_sending)?;
+    Ok(Answer::Bought { remaining })
 }
 
 /// The tutorial's optimistic lock: WATCH the stock, check it and the buyer,
 /// then MULTI/DECR/SADD/EXEC. Redis refuses the EXEC (nil) when anyone changed
 /// the stock after our WATCH, so two buyers can never take the last item.
-pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, Trouble> {
+pub fn watch(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, Trouble> {
     // Python: rpipe.watch('commodity:num')
     //         if int(rpipe.get('commodity:num')) < 1: ...
     //         elif rpipe.sismember('user:id', userid): ...
     // In one write, behind an UNWATCH: an early answer below leaves its
     // pooled connection watching, as the Python does, and a stale WATCH must
-    // not abort this purchase's EXEC.
-    let (stock, bought): (Option<i64>, bool) = redis::pipe()
+    // not abort this purchase's EXEC. The sale's id is watched too: a fresh
+    // sale started meanwhile aborts the EXEC.
+    let ((id, stock), bought): ((Option<String>, Option<String>), bool) = redis::pipe()
         .cmd("UNWATCH")
         .ignore()
         .cmd("WATCH")
         .arg(keys::STOCK)
+        .arg(keys::SALE_ID)
         .ignore()
-        .get(keys::STOCK)
+        .mget(&[keys::SALE_ID, keys::STOCK])
         .sismember(keys::WINNERS, user_id)
         .query(con)?;
-    match stock {
-        None => return Err(Trouble::NoSale),
-        Some(stock) if stock < 1 => return Ok(Answer::SoldOut),
-        Some(_) if bought => return Ok(Answer::Repeat),
-        Some(_) => {}
+    if stock_of(sale, id, stock)? < 1 {
+        return Ok(Answer::SoldOut);
+    }
+    if bought {
+        return Ok(Answer::Repeat);
     }
     // Python: rpipe.multi(); rpipe.decr('commodity:num', amount=1);
     //         rpipe.sadd('user:id', userid); reslist = rpipe.execute()
@@ -253,10 +230,15 @@ pub fn watch(con: &mut Connection, user_id: &str) -> Result<Answer, Trouble> {
 /// The tutorial's transaction, made again after each lost race, at most
 /// `retries` more times. Every lost race means another buyer got an item,
 /// so retrying makes progress and the stock sells out.
-pub fn watch_retry(con: &mut Connection, user_id: &str, retries: u32) -> Result<Outcome, Trouble> {
+pub fn watch_retry(
+    con: &mut Connection,
+    sale: &str,
+    user_id: &str,
+    retries: u32,
+) -> Result<Outcome, Trouble> {
     let mut conflicts = 0;
     loop {
-        let answer = watch(con, user_id)?;
+        let answer = watch(con, sale, user_id)?;
         if answer == Answer::Conflict {
             conflicts += 1;
             if conflicts <= retries {
@@ -273,19 +255,23 @@ static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("pur
 
 /// The whole purchase as one Lua script that Redis runs without letting any
 /// other command in: one round trip, no lock, no lost race.
-pub fn lua(con: &mut Connection, user_id: &str) -> Result<Answer, Trouble> {
-    let reply: Option<(i64, i64)> = SCRIPT
+pub fn lua(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, Trouble> {
+    let reply: Option<Vec<i64>> = SCRIPT
         .key(keys::STOCK)
         .key(keys::WINNERS)
+        .key(keys::SALE_ID)
         .arg(user_id)
+        .arg(sale)
         .invoke(con)
         .map_err(Trouble::after_sending)?;
-    match reply.ok_or(Trouble::NoSale)? {
-        (1, remaining) => Ok(Answer::Bought { remaining }),
-        (-1, _) => Ok(Answer::SoldOut),
-        (-2, _) => Ok(Answer::Repeat),
-        (code, _) => Err(Trouble::Redis(format!(
-            "the purchase script answered {code}"
+    match reply.ok_or(Trouble::NoSale)?.as_slice() {
+        [1, remaining] => Ok(Answer::Bought {
+            remaining: *remaining,
+        }),
+        [-1] => Ok(Answer::SoldOut),
+        [-2] => Ok(Answer::Repeat),
+        other => Err(Trouble::Redis(format!(
+            "the purchase script answered {other:?}"
         ))),
     }
 }

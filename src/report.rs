@@ -2,134 +2,16 @@
 //! prints; trouble with Redis on stderr, once per outage; and the counters
 //! of `/seckill/stats` and of the report at shutdown.
 
-use std::fmt::Display;
-use std::io::{self, BufWriter, Write};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, LazyLock};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::output::{say, warn_timed};
 use crate::pool::Trouble;
 use crate::purchase::{Answer, Outcome};
 use crate::sale::Tally;
-
-/// Lines that may wait for stdout or stderr; a log line beyond is dropped.
-pub const LINES_WAITING: usize = 10_000;
-
-/// How long the report at the end may wait for stdout to take it.
-pub const OUTPUT_WAIT: Duration = Duration::from_secs(5);
-
-/// Prints a line on stdout, unless `LINES_WAITING` lines wait already: then
-/// it is dropped, and counted.
-pub fn say(line: impl Display) {
-    STDOUT.line(line.to_string(), None);
-}
-
-/// Prints a line on stderr, as `say` does on stdout.
-pub fn warn(line: impl Display) {
-    STDERR.line(line.to_string(), None);
-}
-
-/// Prints `seckill: {event} ({time of day})` on stderr: when an outage
-/// began and ended, so a class can time a failover from the log.
-pub fn warn_timed(event: impl Display) {
-    warn(format!("seckill: {event} ({})", time_of_day()));
-}
-
-/// Prints a line of the report or the audit: it waits for room rather than
-/// being dropped, up to `OUTPUT_WAIT` after `since`.
-pub fn tell(line: impl Display, since: Instant) {
-    STDOUT.line(line.to_string(), Some(since + OUTPUT_WAIT));
-}
-
-/// Waits, at most `wait`, until every line has been written.
-pub fn finish(wait: Duration) {
-    let deadline = Instant::now() + wait;
-    STDOUT.written_by(deadline);
-    STDERR.written_by(deadline);
-}
-
-static STDOUT: LazyLock<Output> = LazyLock::new(|| Output::start(io::stdout()));
-static STDERR: LazyLock<Output> = LazyLock::new(|| Output::start(io::stderr()));
-
-/// Lines for stdout or stderr, written by a thread of their own. A request
-/// never waits for a terminal or a pipe that is not read (`seckill | less`,
-/// or Ctrl-S): writing under the stdout lock, every purchase hung until it
-/// was. A closed one (`seckill | head -1`) loses the lines, never an answer.
-struct Output {
-    queue: SyncSender<String>,
-    sent: AtomicU64,
-    written: Arc<AtomicU64>,
-    dropped: Arc<AtomicU64>,
-}
-
-impl Output {
-    fn start(out: impl Write + Send + 'static) -> Output {
-        let (queue, lines) = mpsc::sync_channel::<String>(LINES_WAITING);
-        let written = Arc::new(AtomicU64::new(0));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let (count, lost) = (Arc::clone(&written), Arc::clone(&dropped));
-        let writer = move || {
-            let (mut out, mut told) = (BufWriter::new(out), 0);
-            // Writes what waits, then flushes: one write for many lines.
-            while let Ok(first) = lines.recv() {
-                let mut batch = 0;
-                for line in std::iter::once(first).chain(lines.try_iter()) {
-                    let _ = writeln!(out, "{line}");
-                    batch += 1;
-                }
-                let lost = lost.load(Ordering::SeqCst);
-                if lost > told {
-                    let _ = writeln!(
-                        out,
-                        "seckill: {} lines dropped: nothing read them in time",
-                        lost - told
-                    );
-                    told = lost;
-                }
-                let _ = out.flush();
-                count.fetch_add(batch, Ordering::SeqCst);
-            }
-        };
-        let _ = thread::Builder::new().name("output".into()).spawn(writer);
-        let sent = AtomicU64::new(0);
-        Output {
-            queue,
-            sent,
-            written,
-            dropped,
-        }
-    }
-
-    /// Queues `line`: at once, or waiting for room until `deadline`.
-    fn line(&self, mut line: String, deadline: Option<Instant>) {
-        loop {
-            match self.queue.try_send(line) {
-                Ok(()) => break,
-                Err(TrySendError::Full(back)) if deadline.is_some_and(|at| Instant::now() < at) => {
-                    line = back;
-                    thread::sleep(Duration::from_millis(1));
-                }
-                Err(_) => {
-                    self.dropped.fetch_add(1, Ordering::SeqCst);
-                    return;
-                }
-            }
-        }
-        self.sent.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn written_by(&self, deadline: Instant) {
-        while self.written.load(Ordering::SeqCst) < self.sent.load(Ordering::SeqCst)
-            && Instant::now() < deadline
-        {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-}
 
 /// What the server tells of its requests: a line per purchase, as the
 /// Python prints; a line on stderr when trouble with Redis begins and when
@@ -139,6 +21,9 @@ pub struct Report {
     quiet: bool,
     redis_down: Condition,
     no_sale: Condition,
+    bad_stock: Condition,
+    /// Begins once, and never ends: a replaced sale does not come back.
+    replaced: Condition,
     unreplicated: Condition,
     counts: Counts,
 }
@@ -160,16 +45,6 @@ const QUIET_TO_END: Duration = Duration::from_secs(1);
 
 fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64
-}
-
-/// The time of day, as `07:40:02.371 UTC`.
-fn time_of_day() -> String {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let ms = since_epoch.as_millis() % (24 * 3600 * 1000);
-    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
-    format!("{h:02}:{m:02}:{s:02}.{:03} UTC", ms % 1000)
 }
 
 impl Condition {
@@ -223,7 +98,11 @@ impl Report {
                 let counter = match trouble {
                     Trouble::MaybeSold(_) => &counts.maybe_sold,
                     Trouble::Unreplicated { .. } => &counts.unreplicated,
-                    Trouble::Busy | Trouble::Redis(_) | Trouble::NoSale => &counts.errors,
+                    Trouble::Busy
+                    | Trouble::Redis(_)
+                    | Trouble::NoSale
+                    | Trouble::BadStock(_)
+                    | Trouble::Replaced => &counts.errors,
                 };
                 bump(counter, 1);
             }
@@ -251,6 +130,8 @@ impl Report {
                 (&self.redis_down, "until Redis works again")
             }
             Trouble::NoSale => (&self.no_sale, "until one is"),
+            Trouble::BadStock(_) => (&self.bad_stock, "until it is"),
+            Trouble::Replaced => (&self.replaced, "from now on"),
             Trouble::Unreplicated { .. } => (&self.unreplicated, "unreplicated until they do"),
         };
         // The words only for the line that begins it, not for each request of an outage.
@@ -273,6 +154,9 @@ impl Report {
         }
         if self.no_sale.ends() {
             warn_timed("a sale is set up in Redis again");
+        }
+        if self.bad_stock.ends() {
+            warn_timed("the stock in Redis is a whole number again");
         }
     }
 

@@ -1,8 +1,14 @@
-//! The sale kept in Redis: its keys, starting it, and reading it back.
+//! The sale kept in Redis: its keys, starting or joining it, and reading it
+//! back.
 
 use std::fmt;
+use std::sync::LazyLock;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redis::{Connection, RedisResult};
+use redis::{Connection, RedisError, Script};
+
+use crate::output::warn;
 
 /// The Redis keys of a sale: the only place their names are written.
 pub mod keys {
@@ -18,22 +24,219 @@ pub mod keys {
     /// The stock the sale started with, so an audit can tell sold from
     /// oversold after the server is gone. The Python only printed it.
     pub const INITIAL_STOCK: &str = "commodity:initial";
+
+    /// The id of the sale in Redis, new at each start: a server sells only
+    /// the sale it started or joined, never one that replaced it.
+    pub const SALE_ID: &str = "commodity:sale";
+
+    /// The servers selling the sale, each with the time its mark lapses
+    /// (ms, by Redis's clock): a server renews its mark while it runs, so a
+    /// fresh start can tell that others still sell.
+    pub const SELLERS: &str = "commodity:sellers";
 }
+
+/// How long a server's mark lasts unless renewed; a stopped server removes
+/// its mark, a killed one's lapses after this.
+pub const MARK_LASTS: Duration = Duration::from_secs(3);
+
+/// How often a running server renews its mark.
+pub const MARK_EVERY: Duration = Duration::from_secs(1);
+
+/// A figure Redis cannot count with: `commodity:num` set by hand to `7.5`,
+/// `1e3` or ` 100`. Redis's DECR refuses it, so no purchase can be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadStock {
+    pub key: &'static str,
+    pub value: String,
+}
+
+impl fmt::Display for BadStock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let BadStock { key, value } = self;
+        // Debug quotes and escapes it: it is what someone typed into Redis.
+        write!(
+            f,
+            "{key} holds {value:?}, not a whole number, so Redis cannot take one from it; \
+             set a whole number, as in `redis-cli set {key} 10`"
+        )
+    }
+}
+
+/// A whole number as Redis's DECR reads one: an optional minus and digits,
+/// no sign, space or leading zero, within 64 bits.
+pub fn whole_number(key: &'static str, raw: &str) -> Result<i64, BadStock> {
+    let bad = || BadStock {
+        key,
+        value: raw.to_string(),
+    };
+    let number: i64 = raw.parse().map_err(|_| bad())?;
+    // `+5`, `007` and `-0` parse, but DECR refuses them.
+    (number.to_string() == raw)
+        .then_some(number)
+        .ok_or_else(bad)
+}
+
+/// What reading a sale can meet: Redis failing, or a figure it cannot count with.
+#[derive(Debug)]
+pub enum ReadError {
+    Redis(RedisError),
+    BadStock(BadStock),
+}
+
+impl From<RedisError> for ReadError {
+    fn from(err: RedisError) -> ReadError {
+        ReadError::Redis(err)
+    }
+}
+
+impl From<BadStock> for ReadError {
+    fn from(bad: BadStock) -> ReadError {
+        ReadError::BadStock(bad)
+    }
+}
+
+/// A sale this server sells: its id, and this server's name in the marks.
+#[derive(Debug, Clone)]
+pub struct Sale {
+    pub id: String,
+    pub seller: String,
+}
+
+/// What a fresh start met.
+#[derive(Debug)]
+pub enum Start {
+    /// The sale is set up; it replaced the one described, if any.
+    Started {
+        sale: Sale,
+        replaced: Option<String>,
+    },
+    /// Other servers sell the sale in Redis: their names, each with how
+    /// long its mark has to run.
+    OthersSell(Vec<(String, Duration)>),
+}
+
+/// The script of a fresh start: the tutorial's two lines, done only when no
+/// other server's mark is live (or `replace` is asked), in one step.
+static START: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("start.lua")));
 
 /// Starts a fresh sale, as the Python does at import time:
 /// `pyredis.set(name='commodity:num', value=500)` and `pyredis.sadd('user:id', 'null')`.
 /// It also empties `user:id`, so winners of an earlier run do not count as
-/// repeats. Returns the sale it replaced, if any.
-pub fn start(con: &mut Connection, stock: u32) -> RedisResult<Option<Tally>> {
-    let replaced = Tally::read(con)?;
-    redis::pipe()
-        .atomic()
-        .set(keys::STOCK, stock)
-        .set(keys::INITIAL_STOCK, stock)
-        .del(keys::WINNERS)
-        .sadd(keys::WINNERS, keys::PLACEHOLDER)
-        .exec(con)?;
-    Ok(replaced)
+/// repeats. Unless `replace`, it does nothing while another server's mark is
+/// live: a killed server's mark is waited out (and that said), a running
+/// server's is not.
+pub fn start(
+    con: &mut Connection,
+    stock: u32,
+    seller: &str,
+    replace: bool,
+) -> Result<Start, RedisError> {
+    let sale = Sale {
+        id: new_sale_id(),
+        seller: seller.to_string(),
+    };
+    // When each mark seen first would lapse, to tell a renewed one.
+    let mut first_seen: Vec<(String, Instant)> = Vec::new();
+    loop {
+        let (started, names, lefts, initial, remaining, winners): StartReply = START
+            .key(keys::STOCK)
+            .key(keys::INITIAL_STOCK)
+            .key(keys::WINNERS)
+            .key(keys::SALE_ID)
+            .key(keys::SELLERS)
+            .arg(stock)
+            .arg(&sale.id)
+            .arg(&sale.seller)
+            .arg(MARK_LASTS.as_millis() as u64)
+            .arg(if replace { "replace" } else { "" })
+            .arg(keys::PLACEHOLDER)
+            .invoke(con)?;
+        if started {
+            let replaced = remaining.map(|remaining| {
+                let of = initial.as_deref().unwrap_or("?");
+                format!("winners {winners}, left {remaining} of {of}")
+            });
+            return Ok(Start::Started { sale, replaced });
+        }
+        let now = Instant::now();
+        let others: Vec<(String, Duration)> = names
+            .into_iter()
+            .zip(
+                lefts
+                    .into_iter()
+                    .map(|ms| Duration::from_millis(ms.max(0) as u64)),
+            )
+            .collect();
+        if let (true, Some((name, left))) = (first_seen.is_empty(), others.first()) {
+            warn(format!(
+                "seckill: another seckill sells the sale in Redis ({name}); waiting up to \
+                 {:.1} s to see whether it still does",
+                left.as_secs_f64()
+            ));
+            first_seen = others
+                .iter()
+                .map(|(n, left)| (n.clone(), now + *left))
+                .collect();
+        }
+        // A mark that lapses later than it first would was renewed: that
+        // server runs. Renewals come every MARK_EVERY; a third of it is
+        // room for the round trips.
+        let renewed = others.iter().any(|(name, left)| {
+            let lapses = now + *left;
+            let first = first_seen.iter().find(|(seen, _)| seen == name);
+            first.is_none_or(|(_, at)| lapses > *at + MARK_EVERY / 3)
+        });
+        if renewed {
+            return Ok(Start::OthersSell(others));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether a fresh start set up the sale, the others' names and the marks'
+/// times left (ms), and the sale it replaced: initial stock, stock left,
+/// winners.
+type StartReply = (
+    bool,
+    Vec<String>,
+    Vec<i64>,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+/// A new sale's id: the start's time in seconds and a random part.
+fn new_sale_id() -> String {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}-{:04x}", since_epoch.as_secs(), fastrand::u16(..))
+}
+
+/// Joins the sale in Redis (`--join`), once its figures read right. A sale
+/// set up without an id (by hand, or by an older seckill) gets one.
+pub fn join(con: &mut Connection, seller: &str) -> Result<Option<Sale>, ReadError> {
+    if Tally::read(con)?.is_none() {
+        return Ok(None);
+    }
+    let (id,): (String,) = redis::pipe()
+        .cmd("SET")
+        .arg(keys::SALE_ID)
+        .arg(new_sale_id())
+        .arg("NX")
+        .ignore()
+        .get(keys::SALE_ID)
+        .query(con)?;
+    let seller = seller.to_string();
+    Ok(Some(Sale { id, seller }))
+}
+
+/// Takes this server's mark off the sale, as it stops.
+pub fn leave(con: &mut Connection, sale: &Sale) -> Result<(), RedisError> {
+    redis::cmd("ZREM")
+        .arg(keys::SELLERS)
+        .arg(&sale.seller)
+        .exec(con)
 }
 
 /// The figures of a sale, read in one transaction so they agree.
@@ -46,8 +249,8 @@ pub struct Tally {
 }
 
 /// The replies of `figures()`: initial stock, stock, members of `user:id`,
-/// and whether the placeholder is one of them.
-type Figures = (Option<i64>, Option<i64>, i64, bool);
+/// whether the placeholder is one of them, and the sale's id.
+type Figures = (Option<String>, Option<String>, i64, bool, Option<String>);
 
 /// The commands that read a sale's figures, in one transaction.
 fn figures() -> redis::Pipeline {
@@ -56,23 +259,40 @@ fn figures() -> redis::Pipeline {
         .get(keys::INITIAL_STOCK)
         .get(keys::STOCK)
         .scard(keys::WINNERS)
-        .sismember(keys::WINNERS, keys::PLACEHOLDER);
+        .sismember(keys::WINNERS, keys::PLACEHOLDER)
+        .get(keys::SALE_ID);
     pipe
+}
+
+/// Runs a transaction of `figures()`, after an UNWATCH: a pooled
+/// connection may still WATCH the stock for a purchase that answered early,
+/// and a sale made since would abort this EXEC.
+fn read<T: redis::FromRedisValue>(
+    con: &mut Connection,
+    pipe: &redis::Pipeline,
+) -> redis::RedisResult<T> {
+    redis::cmd("UNWATCH").exec(con)?;
+    pipe.query(con)
 }
 
 impl Tally {
     /// Reads the sale; `Ok(None)` when Redis holds none.
-    pub fn read(con: &mut Connection) -> RedisResult<Option<Tally>> {
-        let figures: Figures = figures().query(con)?;
-        Ok(Tally::from_figures(figures))
+    pub fn read(con: &mut Connection) -> Result<Option<Tally>, ReadError> {
+        let figures: Figures = read(con, &figures())?;
+        Ok(Tally::from_figures(figures)?)
     }
 
-    fn from_figures((initial, remaining, members, placeholder): Figures) -> Option<Tally> {
-        Some(Tally {
-            initial: initial?,
-            remaining: remaining?,
+    fn from_figures(
+        (initial, remaining, members, placeholder, _): Figures,
+    ) -> Result<Option<Tally>, BadStock> {
+        let (Some(initial), Some(remaining)) = (initial, remaining) else {
+            return Ok(None);
+        };
+        Ok(Some(Tally {
+            initial: whole_number(keys::INITIAL_STOCK, &initial)?,
+            remaining: whole_number(keys::STOCK, &remaining)?,
             winners: members - i64::from(placeholder),
-        })
+        }))
     }
 
     /// Whether the sale went right, and if not, how.
@@ -94,17 +314,40 @@ impl Tally {
     }
 }
 
-/// The sale and the sorted names of its winners, read in one transaction:
-/// the report at shutdown. `Ok(None)` when Redis holds no sale.
-pub fn report(con: &mut Connection) -> RedisResult<Option<(Tally, Vec<String>)>> {
-    let (initial, remaining, members, placeholder, mut names): (_, _, _, _, Vec<String>) =
-        figures().smembers(keys::WINNERS).query(con)?;
-    let Some(tally) = Tally::from_figures((initial, remaining, members, placeholder)) else {
-        return Ok(None);
-    };
+/// How the sale in Redis ended, read in one transaction: the report at
+/// shutdown.
+pub enum Ended {
+    /// The sale this server sold, and the sorted names of its winners.
+    Sold(Tally, Vec<String>),
+    /// The same, but a figure cannot be counted with.
+    Uncounted(BadStock, Vec<String>),
+    /// Another sale replaced it; its id.
+    Replaced(Option<String>),
+    /// Redis holds no sale.
+    Gone,
+}
+
+/// Reads how the sale `sale` ended.
+pub fn ended(con: &mut Connection, sale: &Sale) -> Result<Ended, RedisError> {
+    let (initial, remaining, members, placeholder, id, mut names): (
+        Option<String>,
+        Option<String>,
+        i64,
+        bool,
+        Option<String>,
+        Vec<String>,
+    ) = read(con, figures().smembers(keys::WINNERS))?;
+    if id.as_deref() != Some(sale.id.as_str()) && remaining.is_some() {
+        return Ok(Ended::Replaced(id));
+    }
     names.retain(|id| id != keys::PLACEHOLDER);
     names.sort_unstable();
-    Ok(Some((tally, names)))
+    let figures = (initial, remaining, members, placeholder, id);
+    Ok(match Tally::from_figures(figures) {
+        Ok(Some(tally)) => Ended::Sold(tally, names),
+        Ok(None) => Ended::Gone,
+        Err(bad) => Ended::Uncounted(bad, names),
+    })
 }
 
 /// How a sale ended.
@@ -175,5 +418,31 @@ mod tests {
                 .to_string()
                 .ends_with("verdict:       OVERSOLD by 2")
         );
+    }
+
+    #[test]
+    fn whole_numbers_are_what_decr_takes() {
+        for (raw, number) in [("0", 0), ("7", 7), ("-3", -3), ("500", 500)] {
+            assert_eq!(whole_number(keys::STOCK, raw), Ok(number), "{raw}");
+        }
+        let max = i64::MAX.to_string();
+        assert_eq!(whole_number(keys::STOCK, &max), Ok(i64::MAX));
+        for raw in [
+            "7.5",
+            "1e3",
+            " 100",
+            "100 ",
+            "+5",
+            "007",
+            "-0",
+            "",
+            "ten",
+            "9223372036854775808",
+        ] {
+            let bad = whole_number(keys::STOCK, raw).unwrap_err();
+            assert_eq!(bad.value, raw);
+        }
+        let said = whole_number(keys::STOCK, "7.5").unwrap_err().to_string();
+        assert!(said.starts_with("commodity:num holds \"7.5\", not a whole number"));
     }
 }

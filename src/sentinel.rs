@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, RedisError, RedisResult, Role};
 
-use crate::report;
+use crate::output;
 
 /// The sentinels of `--sentinel`, and the master they watch as `--master`.
 pub struct Sentinels {
@@ -103,7 +103,7 @@ impl Sentinels {
         if named.as_ref() != Some(master) {
             let (host, port) = master;
             if named.is_some() {
-                report::warn_timed(format!(
+                output::warn_timed(format!(
                     "the sentinels name {host}:{port} as the master now"
                 ));
             }

@@ -15,8 +15,8 @@ use tiny_http::{ListenAddr, Request, ResponseBox, Server};
 
 use crate::config::Config;
 use crate::http::{self, Cause};
+use crate::output::{say, warn};
 use crate::pool::POOL_SIZE;
-use crate::report::{say, warn};
 
 /// Connections the kernel queues before the server accepts them. With std's
 /// 128, `ab -c 1000` overflowed it, and a dropped connection waits a second
@@ -60,7 +60,7 @@ impl Listening {
         ctrlc::set_handler(move || {
             if signalled.swap(true, Ordering::SeqCst) {
                 warn("seckill: a second Ctrl-C: stopping at once; the report may be cut short");
-                crate::report::finish(Duration::from_millis(200));
+                crate::output::finish(Duration::from_millis(200));
                 std::process::exit(130);
             }
             if let Some(server) = wake.upgrade() {
@@ -76,6 +76,17 @@ impl Listening {
             .map_err(|err| format!("the HTTP listener stopped: {err}; stopping the server"))?;
         stop(&server, &socket, &in_flight);
         Ok(())
+    }
+}
+
+/// This server's name among the servers selling a sale: where it listens,
+/// its process id and its machine, so a refused start can say who sells.
+pub fn seller_name(addr: &ListenAddr) -> String {
+    let pid = std::process::id();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    match host.trim() {
+        "" => format!("{addr} pid {pid}"),
+        host => format!("{addr} pid {pid} on {host}"),
     }
 }
 

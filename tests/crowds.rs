@@ -64,11 +64,7 @@ fn wrk_with_keep_alive_gets_only_answers() {
 fn the_open_files_limit_is_raised_at_start() {
     let redis = Redis::start();
     let server = Seckill::start_with(&redis, &[], |command| limit_open_files(command, 1024, 4096));
-    let log = server.stdout();
-    assert!(
-        log.contains("raised the open-files limit from 1024 to 4096"),
-        "{log}"
-    );
+    server.wait_for_stdout("raised the open-files limit from 1024 to 4096");
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
     let open_files = limits
         .lines()
@@ -90,13 +86,9 @@ fn a_crowd_beyond_the_open_files_limit_is_refused_and_served_after() {
         Seckill::start_with(&redis, &[], |command| limit_open_files(command, 1024, 1024));
     // 1024 - 256 for the pool - 64 more, a descriptor a connection.
     let room = 704;
-    assert!(
-        server.stdout().contains(&format!(
-            "room for about {room} connections at once, not --max-connections 2048"
-        )),
-        "{}",
-        server.stdout()
-    );
+    server.wait_for_stdout(&format!(
+        "room for about {room} connections at once, not --max-connections 2048"
+    ));
     let crowd: Vec<TcpStream> = (0..900)
         .map(|_| TcpStream::connect(server.addr).expect("the kernel queues every connection"))
         .collect();

@@ -35,7 +35,8 @@ fn answers_bought_repeat_and_sold_out() {
     let mut winners: Vec<String> = con.smembers("user:id").unwrap();
     winners.sort();
     assert_eq!(winners, ["ann", "bob", "null"]);
-    let log = server.stdout();
+    // The last line printed, after the others.
+    let log = server.wait_for_stdout("user ann: sold out");
     assert!(log.contains("user ann: bought; 1 left"), "{log}");
     assert!(log.contains("user ann: already bought"), "{log}");
     assert!(log.contains("user cat: sold out"), "{log}");

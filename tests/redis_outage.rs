@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::{Redis, Seckill, buy, get};
+use redis::Commands;
 
 const WITHIN: Duration = Duration::from_secs(2);
 
@@ -101,7 +102,7 @@ fn redis_restarted_empty_means_no_sale_not_a_guess() {
         assert!(error.contains("no sale is set up"), "{error}");
     }
     assert_eq!(get(server.addr, "/readyz").status, 503);
-    assert!(server.stderr().contains("no sale is set up"));
+    server.wait_for_stderr("no sale is set up");
 }
 
 /// A server that sold once, on a Redis then frozen (SIGSTOP).
@@ -167,44 +168,66 @@ fn a_frozen_redis_is_a_503_within_two_seconds() {
 /// A Redis that answers but refuses the write: a master with too few
 /// replicas for its `min-replicas-to-write`, and a master demoted to a
 /// replica (as after a failover, seen from a connection kept open). Each
-/// 503 says which, and the sale goes on once Redis takes writes again.
+/// 503 says which, in every strategy (watch's EXEC hides the replica's
+/// READONLY inside an EXECABORT), `/readyz` says not ready meanwhile, and the
+/// sale goes on once Redis takes writes again.
 #[test]
 fn a_redis_that_refuses_writes_is_a_503_that_says_why() {
-    let redis = Redis::start();
-    let server = Seckill::start(&redis, &["--strategy", "lua", "--suffix-max", "0"]);
-    assert_eq!(buy(server.addr, "ann").code(), 1);
-    let config_set = |key: &str, value: &str| {
-        let set = redis::cmd("CONFIG").arg("SET").arg(key).arg(value).clone();
-        set.exec(&mut redis.con()).unwrap();
-    };
+    for strategy in ["lua", "watch", "naive"] {
+        let redis = Redis::start();
+        let server = Seckill::start(&redis, &["--strategy", strategy, "--suffix-max", "0"]);
+        assert_eq!(buy(server.addr, "ann").code(), 1);
+        let config_set = |key: &str, value: &str| {
+            let set = redis::cmd("CONFIG").arg("SET").arg(key).arg(value).clone();
+            set.exec(&mut redis.con()).unwrap();
+        };
+        let not_ready = |says: &str| {
+            let ready = get(server.addr, "/readyz");
+            assert_eq!(ready.status, 503, "{strategy}: {}", ready.text());
+            let error = ready.json()["error"].as_str().unwrap().to_string();
+            assert!(error.contains(says), "{strategy}: {error}");
+        };
 
-    config_set("min-replicas-to-write", "1");
-    let error = buy_fails_fast(&server, "bob");
-    assert!(error.contains("too few replicas are in touch"), "{error}");
-    config_set("min-replicas-to-write", "0");
-    assert_eq!(buy(server.addr, "bob").code(), 1);
+        config_set("min-replicas-to-write", "1");
+        let error = buy_fails_fast(&server, "bob");
+        assert!(
+            error.contains("too few replicas are in touch"),
+            "{strategy}: {error}"
+        );
+        not_ready("too few replicas are in touch");
+        config_set("min-replicas-to-write", "0");
+        assert_eq!(buy(server.addr, "bob").code(), 1, "{strategy}");
 
-    // A Redis with a stock, for ours to become a replica of.
-    let master = Redis::start_with(&["--repl-diskless-sync-delay", "0"]);
-    let sale = redis::cmd("SET").arg("commodity:num").arg(10).clone();
-    sale.exec(&mut master.con()).unwrap();
-    let replicaof = redis::cmd("REPLICAOF")
-        .arg("127.0.0.1")
-        .arg(master.port)
-        .clone();
-    replicaof.exec(&mut redis.con()).unwrap();
-    common::wait_for("the replica's first sync", || {
-        let stock: Option<i64> = redis::cmd("GET")
+        // A master holding this sale, for ours to become a replica of.
+        let master = Redis::start_with(&["--repl-diskless-sync-delay", "0"]);
+        let sale_id: String = redis.con().get("commodity:sale").unwrap();
+        let sale = redis::cmd("MSET")
             .arg("commodity:num")
-            .query(&mut redis.con())
-            .unwrap();
-        stock == Some(10)
-    });
-    let error = buy_fails_fast(&server, "cat");
-    assert!(error.contains("the server is a replica now"), "{error}");
-    let promote = redis::cmd("REPLICAOF").arg("NO").arg("ONE").clone();
-    promote.exec(&mut redis.con()).unwrap();
-    assert_eq!(buy(server.addr, "cat").code(), 1);
+            .arg(10)
+            .arg("commodity:sale")
+            .arg(&sale_id)
+            .clone();
+        sale.exec(&mut master.con()).unwrap();
+        let replicaof = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(master.port)
+            .clone();
+        replicaof.exec(&mut redis.con()).unwrap();
+        common::wait_for("the replica's first sync", || {
+            let stock: Option<i64> = redis.con().get("commodity:num").unwrap();
+            stock == Some(10)
+        });
+        let error = buy_fails_fast(&server, "cat");
+        assert!(
+            error.contains("the server is a replica now"),
+            "{strategy}: {error}"
+        );
+        not_ready("the server is a replica now");
+        let promote = redis::cmd("REPLICAOF").arg("NO").arg("ONE").clone();
+        promote.exec(&mut redis.con()).unwrap();
+        assert_eq!(buy(server.addr, "cat").code(), 1, "{strategy}");
+        assert_eq!(get(server.addr, "/readyz").status, 200, "{strategy}");
+    }
 }
 
 /// `--replicas 1` on a Redis with no replica: every sale is made, and
@@ -260,7 +283,7 @@ fn a_sale_no_replica_confirms_is_unreplicated_and_its_connection_kept() {
     );
     let stats = get(server.addr, "/seckill/stats").json();
     assert_eq!(stats["unreplicated"], 20);
-    let log = server.stderr();
+    let log = server.wait_for_stderr("the replicas do not keep up");
     assert!(
         log.contains("--replicas 1 but Redis has 0 replicas connected"),
         "{log}"
@@ -270,10 +293,20 @@ fn a_sale_no_replica_confirms_is_unreplicated_and_its_connection_kept() {
         1,
         "{log}"
     );
-    // Other requests that work on Redis confirm no sale: the log stays.
+    // Not ready while every sale is answered 503; and requests that work on
+    // Redis confirm no sale: the log stays.
     let quiet = std::time::Instant::now() + Duration::from_millis(1100);
     while std::time::Instant::now() < quiet {
-        assert_eq!(get(server.addr, "/readyz").status, 200);
+        let ready = get(server.addr, "/readyz");
+        assert_eq!(ready.status, 503, "{}", ready.text());
+        assert_eq!(ready.json()["cause"], "unreplicated", "{}", ready.text());
+        assert_eq!(get(server.addr, "/seckill/stats").status, 200);
     }
-    assert!(!server.stderr().contains("confirm the sales again"));
+    let log = server.stderr();
+    assert!(!log.contains("confirm the sales again"), "{log}");
+    assert_eq!(
+        log.matches("the replicas do not keep up").count(),
+        1,
+        "{log}"
+    );
 }

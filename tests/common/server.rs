@@ -9,7 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::redis_server::Redis;
-use super::signal;
+use super::{signal, wait_for};
 
 /// The seckill binary, serving on a free loopback port.
 pub struct Seckill {
@@ -144,6 +144,24 @@ impl Seckill {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (at most 10 s) until the server has printed `line` on stdout,
+    /// as the output thread writes it a moment after the answer; all of
+    /// stdout so far.
+    pub fn wait_for_stdout(&self, line: &str) -> String {
+        wait_for(&format!("{line:?} on stdout"), || {
+            self.stdout().contains(line)
+        });
+        self.stdout()
+    }
+
+    /// As `wait_for_stdout`, on stderr.
+    pub fn wait_for_stderr(&self, line: &str) -> String {
+        wait_for(&format!("{line:?} on stderr"), || {
+            self.stderr().contains(line)
+        });
+        self.stderr()
     }
 
     /// Sends SIGTERM, as `kill` or a service manager does.

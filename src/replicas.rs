@@ -1,0 +1,92 @@
+//! `--replicas`: a sale is answered 1 only once this many replicas have it
+//! (Redis's WAIT). Replication is asynchronous: a master that dies right
+//! after answering can take the sale with it, and the item would be sold
+//! again. The tutorial has one Redis, and no such step.
+
+use redis::Connection;
+
+use crate::output::warn;
+use crate::pool::Trouble;
+
+/// The replicas a sale must reach, and how long to wait for them.
+#[derive(Clone, Copy, Debug)]
+pub struct Replicas {
+    /// `--replicas`: 0 waits for none.
+    pub wanted: u32,
+    /// `--replica-timeout`, in ms.
+    pub timeout_ms: u64,
+}
+
+impl Replicas {
+    /// Waits, on the connection that made the sale, until `wanted` replicas
+    /// have it; a sale they do not confirm in time is `Unreplicated`.
+    pub fn confirm(self, con: &mut Connection) -> Result<(), Trouble> {
+        let Replicas { wanted, timeout_ms } = self;
+        if wanted == 0 {
+            return Ok(());
+        }
+        let wait = redis::cmd("WAIT")
+            .arg(wanted)
+            .arg(timeout_ms)
+            .query::<u32>(con);
+        let (why, wait_failed) = match wait {
+            Ok(confirmed) if confirmed >= wanted => return Ok(()),
+            Ok(confirmed) => {
+                let why =
+                    format!("{confirmed} of {wanted} replicas confirmed it within {timeout_ms} ms");
+                (why, false)
+            }
+            // No reply to WAIT: the connection is in doubt, and is closed.
+            Err(err) => (format!("WAIT for its replicas failed ({err})"), true),
+        };
+        let what = format!("sold on the master, but {why}: a failover now could lose it");
+        Err(Trouble::Unreplicated { what, wait_failed })
+    }
+
+    /// Ok when the master has `wanted` replicas connected; else the
+    /// `Unreplicated` every sale would meet: what /readyz tells.
+    pub fn connected(self, con: &mut Connection) -> Result<(), Trouble> {
+        if self.wanted == 0 {
+            return Ok(());
+        }
+        let connected = connected_replicas(con)?;
+        if connected >= self.wanted {
+            return Ok(());
+        }
+        let what = self.too_few(connected);
+        Err(Trouble::Unreplicated {
+            what,
+            wait_failed: false,
+        })
+    }
+
+    /// Warns at start when the master has fewer replicas connected than
+    /// `--replicas` asks.
+    pub fn warn_if_too_few(self, con: &mut Connection) -> redis::RedisResult<()> {
+        if self.wanted == 0 {
+            return Ok(());
+        }
+        let connected = connected_replicas(con)?;
+        if connected < self.wanted {
+            warn(format!("seckill: {}", self.too_few(connected)));
+        }
+        Ok(())
+    }
+
+    fn too_few(self, connected: u32) -> String {
+        let wanted = self.wanted;
+        format!(
+            "--replicas {wanted} but Redis has {connected} replicas connected: every sale will \
+             be answered 503 unreplicated until enough are"
+        )
+    }
+}
+
+/// How many replicas the master has now: `connected_slaves` of INFO.
+fn connected_replicas(con: &mut Connection) -> redis::RedisResult<u32> {
+    let info: String = redis::cmd("INFO").arg("replication").query(con)?;
+    let count = info
+        .lines()
+        .find_map(|line| line.strip_prefix("connected_slaves:"));
+    Ok(count.and_then(|n| n.trim().parse().ok()).unwrap_or(0))
+}

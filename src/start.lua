@@ -1,0 +1,33 @@
+-- A fresh sale in one step: the tutorial's SET commodity:num 500 and
+-- SADD user:id null, done only when no other server's mark is live (or
+-- ARGV[5] is "replace"), so a running sale is never wiped by mistake.
+-- KEYS: commodity:num, commodity:initial, user:id, commodity:sale, commodity:sellers
+-- ARGV: the stock, the new sale's id, this server's name, how long its mark
+--       lasts (ms), "replace" or "", the placeholder member of user:id
+-- Returns {started, others' names, their marks' ms left, the replaced
+-- sale's initial stock, stock left and winners}.
+local now = redis.call('TIME')
+now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+if ARGV[5] ~= 'replace' then
+  local marks = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
+  if #marks > 0 then
+    local names, lefts = {}, {}
+    for i = 1, #marks, 2 do
+      names[#names + 1] = marks[i]
+      lefts[#lefts + 1] = tonumber(marks[i + 1]) - now
+    end
+    return {0, names, lefts, false, false, 0}
+  end
+end
+local initial = redis.call('GET', KEYS[2])
+local stock = redis.call('GET', KEYS[1])
+local winners = redis.call('SCARD', KEYS[3]) - redis.call('SISMEMBER', KEYS[3], ARGV[6])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3])
+redis.call('SADD', KEYS[3], ARGV[6])
+redis.call('SET', KEYS[4], ARGV[2])
+redis.call('DEL', KEYS[5])
+redis.call('ZADD', KEYS[5], now + tonumber(ARGV[4]), ARGV[3])
+return {1, {}, {}, initial, stock, winners}
