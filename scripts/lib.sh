@@ -107,13 +107,13 @@ private_redis() {
 }
 
 # start_seckill REDIS LOG FLAGS...: the release build on a free loopback port,
-# in the background, quiet, logging to LOG, with FLAGS; sets $port and
-# $server (its pid) and returns once it listens.
+# in the background, logging to LOG (a line per purchase, as users run it),
+# with FLAGS; sets $port and $server (its pid) and returns once it listens.
 start_seckill() {
   local redis=$1 log=$2
   shift 2
   port=$(free_port)
-  target/release/seckill --quiet --bind "127.0.0.1:$port" --redis "$redis" "$@" >"$log" 2>&1 &
+  target/release/seckill --bind "127.0.0.1:$port" --redis "$redis" "$@" >"$log" 2>&1 &
   # shellcheck disable=SC2034 # $server is for the caller, as $port is
   server=$!
   wait_for_port "$port"

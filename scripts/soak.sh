@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # A soak: the release server under `ab -n REQUESTS -c 1000`, ROUNDS times,
 # a fresh server and sale each round. Fails if a server died, ab did not
-# complete, or a sale went wrong. A thread per request means millions of
-# threads started and ended, and a fault that strikes once in millions shows
-# only here (docs/failures.md); glibc is told to unmap each ended thread's
-# stack at once, so that a thread's descriptor read after its end faults
-# every time it happens. Loopback only; about 3 s a round. A failed round's
-# server log and ab report stay in target/soak/.
+# complete, or a sale went wrong. At -c 1000 the connection threads come
+# and go by the thousand, and a fault that strikes once in millions of
+# requests shows only here (docs/failures.md); glibc is told to unmap each
+# ended thread's stack at once, so that a thread's descriptor read after
+# its end faults every time it happens. Loopback only; about 3 s a round.
+# A failed round's server log and ab report stay in target/soak/.
 #   scripts/soak.sh [-n requests] [-r rounds]    (20000 requests, at least
 #   1000; 100 rounds)
 set -euo pipefail

@@ -150,11 +150,10 @@ impl Config {
         }
     }
 
-    /// The limits the HTTP layer holds clients to, with `max_connections`
-    /// as the open-files limit allows.
-    pub fn http_limits(&self, max_connections: usize) -> tiny_http::Limits {
+    /// The limits the HTTP layer holds clients to.
+    pub fn http_limits(&self) -> tiny_http::Limits {
         tiny_http::Limits {
-            max_connections,
+            max_connections: self.max_connections,
             max_connections_per_client: self.max_connections_per_client,
             head_timeout: self.head_timeout,
             idle_timeout: self.idle_timeout,

@@ -16,7 +16,7 @@
 //! | [`http`] | routes, JSON answers, the page | `@app.route`, `jsonify`, `render_template` |
 //! | [`report`] | what is told of each purchase, and the counters | the `print`s |
 //! | [`output`] | stdout and stderr, written by a thread of their own | `print` itself |
-//! | [`server`] | a thread per request, its limits, the stop | `app.run(host='', port=5000)` |
+//! | [`server`] | a thread per connection, its limits, the stop | `app.run(host='', port=5000)` |
 //! | [`seller`] | this server's mark on its sale (`mark.lua`), and /readyz's test | |
 //! | [`replicas`] | `--replicas`: a sale confirmed by replicas (WAIT) | |
 //! | [`sentinel`] | which server is the master, asked of Redis Sentinel | |

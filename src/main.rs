@@ -38,7 +38,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Unlike the Python, all the server needs comes before the sale is set
     // up: a start that fails (a port in use, a Redis full of clients)
     // leaves the sale in Redis as it was.
-    let http = server::listen(config)?;
+    let http = server::listen(&config.bind, config.http_limits())?;
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
     let pool = Pool::open(&redis, &mut con)?;
     let failed = |err| redis.failed(err);
@@ -47,7 +47,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     replicas.warn_if_too_few(&mut con).map_err(failed)?;
 
     // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
-    let seller = server::seller_name(&http.addr());
+    let seller = server::seller_name(http.addr());
     let sale = if config.join {
         join(&redis, &mut con, &seller)?
     } else {

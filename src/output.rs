@@ -12,6 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Lines that may wait for stdout or stderr; a log line beyond is dropped.
 pub const LINES_WAITING: usize = 10_000;
 
+/// How long the writer rests after each batch of lines, so that the lines
+/// of a crowd come in batches, not one wake-up each.
+const WRITER_REST: Duration = Duration::from_millis(2);
+
 /// How long the report at the end may wait for stdout to take it.
 pub const OUTPUT_WAIT: Duration = Duration::from_secs(5);
 
@@ -85,6 +89,9 @@ impl Output {
                 }
                 let _ = out.flush();
                 count.fetch_add(batch, Ordering::SeqCst);
+                // Lines queued while the writer rests wake no thread: a line
+                // per purchase woke it, and switched threads, for each one.
+                thread::sleep(WRITER_REST);
             }
         };
         let _ = thread::Builder::new().name("output".into()).spawn(writer);

@@ -1,20 +1,26 @@
-//! The HTTP server: one thread per request, as Flask's threaded server,
+//! The HTTP server: a thread per connection, as Flask's threaded server,
 //! the limits that keep any client from holding it, and a graceful stop on
 //! Ctrl-C or SIGTERM. Python: app.run(host='', port=5000)
+//!
+//! Each connection is read on a thread of its own, and each of its
+//! requests is answered on that same thread, one after another as HTTP/1.1
+//! sends them: as Werkzeug's threaded server (Flask's) serves each
+//! connection on a thread of its own. The threads wait in `accept`; one
+//! that takes a connection when no other waits starts another first, and
+//! when its connection ends it waits for the next. So a thread is started
+//! only when every thread is busy, one idle for 5 s ends, no request waits
+//! behind another connection's, and none is handed from thread to thread.
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::thread;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
-use tiny_http::{ListenAddr, Request, ResponseBox, Server};
+use tiny_http::{Request, Server};
 
-use crate::config::Config;
-use crate::http::{self, Cause};
+use crate::http;
 use crate::output::{say, warn};
 use crate::pool::POOL_SIZE;
 
@@ -27,35 +33,62 @@ const LISTEN_BACKLOG: i32 = 4096;
 /// without them: a client sending its body slowly must not hold the stop.
 pub const STOP_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a connection thread with nothing to do waits in `accept` before
+/// it ends (the listener's read timeout); a few are always kept.
+const IDLE_THREAD_ENDS: Duration = Duration::from_secs(5);
+
 /// How long a stop goes on answering 503 to connections already open.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
-/// A server listening on `--bind`, not yet serving.
+/// A server listening on `--bind`, not yet serving: connections wait in the
+/// kernel's queue until it does.
 pub struct Listening {
-    server: Arc<Server>,
+    listener: TcpListener,
     socket: Socket,
+    limits: tiny_http::Limits,
 }
 
-/// Listens on `--bind`, with the limits of the flags.
-pub fn listen(config: &Config) -> Result<Listening, String> {
-    let limits = config.http_limits(fit_connections(config.max_connections));
-    let (server, socket) = bind(&config.bind, limits)?;
+/// Listens on `bind` (`--bind`), with the HTTP limits of the flags; as
+/// many connections at once as the open-files limit has room for.
+pub fn listen(bind: &str, mut limits: tiny_http::Limits) -> Result<Listening, String> {
+    limits.max_connections = fit_connections(limits.max_connections);
+    let (listener, socket) = bind_to(bind)?;
     Ok(Listening {
-        server: Arc::new(server),
+        listener,
         socket,
+        limits,
     })
 }
 
 impl Listening {
-    pub fn addr(&self) -> ListenAddr {
-        self.server.server_addr()
+    pub fn addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a listening socket has an address")
     }
 
-    /// Serves until Ctrl-C or SIGTERM, each request on a thread of its own,
-    /// given to `handle`; a panic in `handle` ends that thread only.
+    /// Serves until Ctrl-C or SIGTERM, each request answered by `handle` on
+    /// the thread that read it; a panic in `handle` ends that connection only.
     pub fn serve(self, handle: impl Fn(Request) + Send + Sync + 'static) -> Result<(), String> {
-        let Listening { server, socket } = self;
+        let Listening {
+            listener,
+            socket,
+            limits,
+        } = self;
         let stopping = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let (closing, counted) = (Arc::clone(&stopping), Arc::clone(&in_flight));
+        let answer = move |request: Request| {
+            if closing.load(Ordering::SeqCst) {
+                let _ = request.respond(http::closing());
+                return;
+            }
+            let _in_flight = InFlight::count(&counted);
+            handle(request);
+        };
+        let server = Server::from_listener_with_handler(listener, None, limits, answer)
+            .map_err(|err| format!("cannot serve: {err}"))?;
+        let server = Arc::new(server);
         let (wake, signalled) = (Arc::downgrade(&server), Arc::clone(&stopping));
         ctrlc::set_handler(move || {
             if signalled.swap(true, Ordering::SeqCst) {
@@ -68,20 +101,39 @@ impl Listening {
             }
         })
         .map_err(|err| format!("cannot catch Ctrl-C: {err}"))?;
-        // Each request thread holds a clone: the count of the others is in
-        // flight. Not `thread::scope`: it would join every request thread,
-        // and a stop must not wait longer than STOP_WAIT for a slow client.
-        let in_flight = Arc::new(());
-        serve(&server, handle, &stopping, &in_flight)
-            .map_err(|err| format!("the HTTP listener stopped: {err}; stopping the server"))?;
+        // Requests are answered on their own threads; this one waits for the
+        // stop, or for tiny_http's accept loop to end (a deaf server is no server).
+        if let Err(err) = server.recv()
+            && !stopping.load(Ordering::SeqCst)
+        {
+            return Err(format!(
+                "the HTTP listener stopped: {err}; stopping the server"
+            ));
+        }
         stop(&server, &socket, &in_flight);
         Ok(())
     }
 }
 
+/// Counts a request in flight until dropped, also when its handler panics.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn count(in_flight: &'a AtomicUsize) -> InFlight<'a> {
+        in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(in_flight)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// This server's name among the servers selling a sale: where it listens,
 /// its process id and its machine, so a refused start can say who sells.
-pub fn seller_name(addr: &ListenAddr) -> String {
+pub fn seller_name(addr: SocketAddr) -> String {
     let pid = std::process::id();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     match host.trim() {
@@ -90,8 +142,8 @@ pub fn seller_name(addr: &ListenAddr) -> String {
     }
 }
 
-/// The server on a listening socket of our own, kept so a stop can close it.
-fn bind(addr: &str, limits: tiny_http::Limits) -> Result<(Server, Socket), String> {
+/// A listening socket of our own, kept so a stop can close it.
+fn bind_to(addr: &str) -> Result<(TcpListener, Socket), String> {
     let failed = |err: io::Error| {
         format!(
             "cannot listen on {addr}: {err}; is another seckill running? try --bind 127.0.0.1:5001"
@@ -115,10 +167,11 @@ fn bind(addr: &str, limits: tiny_http::Limits) -> Result<(Server, Socket), Strin
     socket.set_reuse_address(true).map_err(failed)?;
     socket.bind(&addr.into()).map_err(failed)?;
     socket.listen(LISTEN_BACKLOG).map_err(failed)?;
+    socket
+        .set_read_timeout(Some(IDLE_THREAD_ENDS))
+        .map_err(failed)?;
     let listener = TcpListener::from(socket.try_clone().map_err(failed)?);
-    let server = Server::from_listener_with_limits(listener, None, limits);
-    let server = server.map_err(|err| failed(io::Error::other(err.to_string())))?;
-    Ok((server, socket))
+    Ok((listener, socket))
 }
 
 /// Raises the soft limit of open files to the hard one, and returns how
@@ -143,65 +196,13 @@ fn fit_connections(wanted: usize) -> usize {
     room.min(wanted)
 }
 
-/// Hands each request to a thread of its own until `stopping` is raised.
-fn serve(
-    server: &Server,
-    handle: impl Fn(Request) + Send + Sync + 'static,
-    stopping: &AtomicBool,
-    in_flight: &Arc<()>,
-) -> io::Result<()> {
-    let handle = Arc::new(handle);
-    let refuser = Refuser::start()?;
-    loop {
-        let request = match server.recv() {
-            Ok(request) => request,
-            Err(_) if stopping.load(Ordering::SeqCst) => return Ok(()),
-            // tiny_http's accept loop ended; a deaf server is no server.
-            Err(err) => return Err(err),
-        };
-        let (handle, counted) = (Arc::clone(&handle), Arc::clone(in_flight));
-        let handoff = Arc::new(Mutex::new(Some(request)));
-        let taken = Arc::clone(&handoff);
-        // The new thread waits for this lock, so it cannot end before it is
-        // detached: glibc's pthread_detach reads the thread's descriptor
-        // after marking it detached, and a thread that ended in between may
-        // have unmapped it. The server crashed so under `ab -c 1000`.
-        let mut held = lock(&handoff);
-        let spawned = thread::Builder::new()
-            .name("request".into())
-            .spawn(move || {
-                let _counted = counted; // dropped also if `handle` panics
-                if let Some(request) = lock(&taken).take() {
-                    handle(request);
-                }
-            });
-        match spawned {
-            Ok(thread) => drop(thread), // detached, before `held` is let go
-            // Out of threads, the request comes back here and goes to the
-            // refuser: answering here could wait on a client that does not
-            // read, and every other request would wait behind it.
-            Err(err) => {
-                if let Some(request) = held.take() {
-                    let what =
-                        format!("busy: the server could not start a thread ({err}); try again");
-                    refuser.answer(request, http::error(503, Cause::Busy, what));
-                }
-            }
-        }
-        drop(held);
-    }
-}
-
-/// Closes the listener, so new connections are refused, and answers 503 to
-/// requests that still come on open connections while those in flight
-/// finish, for `STOP_WAIT` at most.
-fn stop(server: &Server, socket: &Socket, in_flight: &Arc<()>) {
-    let count = || Arc::strong_count(in_flight) - 1;
+/// Closes the listener, so new connections are refused, while requests in
+/// flight finish and those that still come on open connections are answered
+/// 503 closing, for `STOP_WAIT` at most.
+fn stop(server: &Server, socket: &Socket, in_flight: &AtomicUsize) {
+    let count = || in_flight.load(Ordering::SeqCst);
     // Wakes tiny_http's accept loop with an error, and it ends.
     let _ = socket.shutdown(Shutdown::Read);
-    let Ok(refuser) = Refuser::start() else {
-        return;
-    };
     let wait = STOP_WAIT.as_secs();
     if count() > 0 {
         let waiting = count();
@@ -215,9 +216,7 @@ fn stop(server: &Server, socket: &Socket, in_flight: &Arc<()>) {
     let must_wait =
         || count() > 0 || (started.elapsed() < STOP_GRACE && server.num_connections() > 0);
     while started.elapsed() < STOP_WAIT && must_wait() {
-        if let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(10)) {
-            refuser.answer(request, http::closing());
-        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     let left = count();
     if left > 0 {
@@ -227,42 +226,13 @@ fn stop(server: &Server, socket: &Socket, in_flight: &Arc<()>) {
     }
 }
 
-/// A thread that answers the requests no request thread could take (and
-/// those that come while the server stops), one after another, so the main
-/// thread never writes to a client. A connection has at most one request in
-/// flight, so its queue is bounded by --max-connections.
-struct Refuser(Sender<(Request, ResponseBox)>);
-
-impl Refuser {
-    fn start() -> io::Result<Refuser> {
-        let (queue, refused) = mpsc::channel::<(Request, ResponseBox)>();
-        thread::Builder::new()
-            .name("refuser".into())
-            .spawn(move || {
-                for (request, answer) in refused {
-                    let _ = request.respond(answer);
-                }
-            })?;
-        Ok(Refuser(queue))
-    }
-
-    fn answer(&self, request: Request, answer: ResponseBox) {
-        let _ = self.0.send((request, answer));
-    }
-}
-
-/// A request thread that panicked leaves its lock usable: the count and the
-/// handoff stay consistent under it.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};
     use std::net::TcpStream;
 
     use super::*;
+    use crate::http::Cause;
 
     /// The status line of a GET, read to the end of the connection.
     fn status_of(addr: SocketAddr, path: &str) -> String {
@@ -279,26 +249,19 @@ mod tests {
 
     #[test]
     fn a_panic_while_answering_ends_that_request_only() {
-        let (server, _socket) = bind("127.0.0.1:0", tiny_http::Limits::default()).unwrap();
-        let server = Arc::new(server);
-        let addr = server.server_addr().to_ip().unwrap();
-        let stopping = Arc::new(AtomicBool::new(false));
-        let (serving, stop) = (Arc::clone(&server), Arc::clone(&stopping));
-        let serving = thread::spawn(move || {
-            let handle = |request: Request| {
-                assert_ne!(request.url(), "/panic", "a bug in a handler");
-                let _ = request.respond(http::error(404, Cause::BadRequest, "nothing"));
-            };
-            serve(&serving, handle, &stop, &Arc::new(()))
-        });
+        let (listener, _socket) = bind_to("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = |request: Request| {
+            assert_ne!(request.url(), "/panic", "a bug in a handler");
+            let _ = request.respond(http::error(404, Cause::BadRequest, "nothing"));
+        };
+        let limits = tiny_http::Limits::default();
+        let _server = Server::from_listener_with_handler(listener, None, limits, handle).unwrap();
         // A request dropped by a panic is answered 500 by tiny_http.
         assert_eq!(
             status_of(addr, "/panic"),
             "HTTP/1.1 500 Internal Server Error"
         );
         assert_eq!(status_of(addr, "/next"), "HTTP/1.1 404 Not Found");
-        stopping.store(true, Ordering::SeqCst);
-        server.unblock();
-        serving.join().unwrap().unwrap();
     }
 }

@@ -75,7 +75,7 @@ fn outbound_sockets(pid: u32, links: &[String]) -> usize {
 
 /// Threads the server may keep beyond its start: tiny_http keeps a few idle
 /// connection threads for 5 s, and a Redis connection may have been replaced.
-const SPARE_THREADS: usize = 8;
+pub const SPARE_THREADS: usize = 8;
 const SPARE_FDS: usize = 8;
 
 /// After an attack: the process lives, `/healthz` answers another client
@@ -153,17 +153,4 @@ pub fn assert_sale_exact(redis: &Redis, told_bought: &HashSet<String>) {
     );
     let missing: Vec<_> = told_bought.difference(&winners).collect();
     assert!(missing.is_empty(), "told 1 but not in user:id: {missing:?}");
-}
-
-/// How many of the process's threads bear `name` (a request thread is
-/// named "request" while it answers).
-pub fn threads_named(pid: u32, name: &str) -> usize {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end() == name)
-        .count()
 }

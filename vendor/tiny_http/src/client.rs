@@ -2,7 +2,7 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufRead, BufReader, BufWriter, ErrorKind};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -123,19 +123,23 @@ impl ClientConnection {
         max: usize,
         too_long: ReadError,
     ) -> Result<AsciiString, ReadError> {
-        let mut buf = Vec::new();
-        let mut prev_byte_was_cr = false;
+        let mut buf = Vec::with_capacity(64);
 
+        // seckill patch: the bytes are taken from the reader's buffer a
+        // slice at a time, not one `read` each: that chain of calls for each
+        // byte of a head took about a seventh of the server's time under the
+        // Lua purchase's load (perf).
         loop {
-            let byte = self.next_header_source.by_ref().bytes().next();
-
-            let byte = match byte {
-                Some(b) => b.map_err(ReadError::ReadIoError)?,
-                None => {
-                    let eof = IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF");
-                    return Err(ReadError::ReadIoError(eof));
+            let available = loop {
+                match self.next_header_source.fill_buf() {
+                    Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                    read => break read.map_err(ReadError::ReadIoError)?,
                 }
             };
+            if available.is_empty() {
+                let eof = IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF");
+                return Err(ReadError::ReadIoError(eof));
+            }
 
             // seckill patch: the head's time runs from its first byte; before
             // it, a kept-alive connection waits for at most `idle_timeout`.
@@ -143,16 +147,42 @@ impl ClientConnection {
                 self.head_started = true;
                 self.state.head_began(self.limits.head_timeout);
             }
-            self.head_bytes += 1;
-            if self.head_bytes > self.limits.max_head {
-                return Err(ReadError::HeadTooLarge(HTTPVersion(1, 1)));
-            }
 
-            // seckill patch: a bare LF ends a line too (RFC 9112 2.2 allows
-            // it); such a head waited for its timeout, then got 408.
-            if byte == b'\n' {
-                if prev_byte_was_cr {
-                    buf.pop(); // removing the '\r'
+            // The line's bytes in this slice, up to its end if it is there.
+            let end = available.iter().position(|&b| b == b'\n');
+            let content = end.unwrap_or(available.len());
+            // The first byte over the head's limit, and over the line's.
+            let over_head = self.limits.max_head.saturating_sub(self.head_bytes);
+            let over_line = max.saturating_sub(buf.len());
+            let over = over_head.min(over_line);
+            // A byte of the line over either limit fails it; the line's end
+            // counts for the head's limit only.
+            let head_too_large = if over < content {
+                Some(over_head <= over_line)
+            } else if end.is_some() && over_head == content {
+                Some(true)
+            } else {
+                None
+            };
+            let taken = match head_too_large {
+                Some(_) => over + 1,
+                None => {
+                    buf.extend_from_slice(&available[..content]);
+                    content + usize::from(end.is_some())
+                }
+            };
+            self.head_bytes += taken;
+            self.next_header_source.consume(taken);
+            match head_too_large {
+                Some(true) => return Err(ReadError::HeadTooLarge(HTTPVersion(1, 1))),
+                Some(false) => return Err(too_long),
+                None => {}
+            }
+            if end.is_some() {
+                // seckill patch: a bare LF ends a line too (RFC 9112 2.2
+                // allows it); such a head waited for its timeout, then got 408.
+                if buf.last() == Some(&b'\r') {
+                    buf.pop();
                 }
                 // seckill patch: a control character (a NUL, a bare CR) but a
                 // tab is no part of a head (RFC 9110 5.5): answered 400, as is
@@ -162,13 +192,6 @@ impl ClientConnection {
                 }
                 return AsciiString::from_ascii(buf).map_err(|_| ReadError::NotAscii);
             }
-            if buf.len() >= max {
-                return Err(too_long);
-            }
-
-            prev_byte_was_cr = byte == b'\r';
-
-            buf.push(byte);
         }
     }
 

@@ -99,6 +99,7 @@ use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
@@ -108,7 +109,7 @@ use std::time::{Duration, Instant};
 
 use client::ClientConnection;
 use connection::Connection;
-use util::{ConnectionState, MessagesQueue, OpenConnections, Refusals};
+use util::{ConnectionState, MessagesQueue, OpenConnections, Refusals, Workers};
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
@@ -148,7 +149,7 @@ pub struct Server {
     open_connections: Arc<OpenConnections>,
 }
 
-enum Message {
+pub(crate) enum Message {
     Error(IoError),
     NewRequest(Request),
 }
@@ -261,7 +262,31 @@ impl Server {
         ssl_config: Option<SslConfig>,
         limits: Limits,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        let listener = listener.into();
+        Self::start(listener.into(), ssl_config, limits, None)
+    }
+
+    /// seckill patch: a server that answers each request with `handler` on
+    /// the thread that accepted its connection (util/workers.rs): a pool of
+    /// threads each waiting in `accept`, grown whenever every one is busy,
+    /// so a request never waits for another connection's and is never
+    /// handed to another thread. Give the listener a read timeout
+    /// (SO_RCVTIMEO) for idle threads to end after it. Plain HTTP only.
+    /// `recv` then only reports the listener's end, or `unblock`.
+    pub fn from_listener_with_handler<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+        handler: impl Fn(Request) + Send + Sync + 'static,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::start(listener.into(), ssl_config, limits, Some(Arc::new(handler)))
+    }
+
+    fn start(
+        listener: Listener,
+        ssl_config: Option<SslConfig>,
+        limits: Limits,
+        handler: Option<Handler>,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let limits = Arc::new(limits);
         let open_connections = Arc::new(OpenConnections::default());
         let inside_open_connections = open_connections.clone();
@@ -276,14 +301,6 @@ impl Server {
         };
 
         // building the SSL capabilities
-        #[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        compile_error!(
-            "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
-        );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
         let ssl: Option<SslContext> = {
             match ssl_config {
                 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -303,6 +320,23 @@ impl Server {
         // creating a task where server.accept() is continuously called
         // and ClientConnection objects are pushed in the messages queue
         let messages = MessagesQueue::with_capacity(8);
+
+        // seckill patch: with a handler, the threads that accept the
+        // connections serve them (util/workers.rs); no accept thread.
+        if let Some(handler) = handler {
+            if ssl.is_some() {
+                return Err("a server with a handler serves plain HTTP only".into());
+            }
+            let refusals = Refusals::start();
+            let parts = (limits, open_connections.clone(), refusals);
+            Workers::start(server, parts, handler, messages.clone())?;
+            return Ok(Server {
+                messages,
+                close: close_trigger,
+                listening_addr: local_addr,
+                open_connections,
+            });
+        }
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
@@ -335,77 +369,34 @@ impl Server {
                     }
                 };
 
-                // seckill patch: a connection over the limits gets no thread
-                // of its own: `refusals` answers it 503 and closes it. A
-                // connection counts as open for as long as any part of it (a
-                // request being answered) lives, or until it is displaced
-                // for a client under its share of a full server.
-                let opened = match inside_open_connections.open(peer.map(|p| p.ip()), &limits) {
-                    Ok(opened) => opened,
-                    Err(why) => {
-                        refusals.refuse(sock, why);
-                        continue;
-                    }
+                let admitted = admit(
+                    sock,
+                    peer,
+                    &limits,
+                    &inside_open_connections,
+                    &refusals,
+                    ssl.as_ref(),
+                );
+                let Some((make_client, plain)) = admitted else {
+                    continue;
                 };
-
-                // seckill patch: the time limits of the connection's reads
-                // (through `state`) and writes (the socket's own timeout).
-                let _ = sock.set_write_timeout(Some(limits.send_timeout));
-                let deadline = Instant::now().checked_add(limits.head_timeout);
-                let state = ConnectionState::new(deadline, Some(opened));
-
-                use util::RefinedTcpStream;
-                let (read_closable, write_closable) = match ssl {
-                    // seckill patch: the socket is shared with the count of
-                    // open connections, which may shut it down to make room
-                    // for a newcomer while it waits for a head.
-                    None => {
-                        let sock = Arc::new(sock);
-                        state.may_displace(Arc::clone(&sock));
-                        RefinedTcpStream::new(sock, state.clone())
-                    }
-                    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                    Some(ref ssl) => {
-                        // trying to apply SSL over the connection
-                        // if an error occurs, we just close the socket and resume listening
-                        let sock = match ssl.accept(sock) {
-                            Ok(s) => s,
-                            Err(_) => continue,
-                        };
-
-                        RefinedTcpStream::new(sock, state.clone())
-                    }
-                    #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                    Some(ref _ssl) => unreachable!(),
-                };
-                let client =
-                    ClientConnection::new(write_closable, read_closable, limits.clone(), state);
 
                 let messages = inside_messages.clone();
-                let mut client = Some(client);
-                // seckill patch: a thread that cannot be started drops the
-                // connection; `thread::spawn` panicked here.
+                let mut make_client = Some(make_client);
                 let spawned = tasks_pool.spawn(Box::new(move || {
-                    if let Some(client) = client.take() {
-                        // Synchronization is needed for HTTPS requests to avoid a deadlock
-                        if client.secure() {
-                            let (sender, receiver) = mpsc::channel();
-                            for rq in client {
-                                messages.push(rq.with_notify_sender(sender.clone()).into());
-                                // seckill patch: stop, rather than panic, if no answer comes.
-                                if receiver.recv().is_err() {
-                                    break;
-                                }
-                            }
-                        } else {
-                            for rq in client {
-                                messages.push(rq.into());
-                            }
-                        }
+                    if let Some(make_client) = make_client.take() {
+                        serve_connection(make_client(), None, &messages);
                     }
                 }));
+                // seckill patch: a connection no thread can be started for is
+                // answered 503 once its request is in, as one over the limits;
+                // `thread::spawn` panicked here, and took the server with it.
                 if let Err(e) = spawned {
                     log::warn!("Cannot start a thread for a new client: {}", e);
+                    if let Some(sock) = plain {
+                        let why = format!("the server could not start a thread ({e})");
+                        refusals.refuse(sock, why);
+                    }
                 }
             }
             log::debug!("Terminating accept thread");
@@ -477,7 +468,118 @@ impl Server {
 
 /// seckill patch: how long the accept loop rests after an error such as "too
 /// many open files", which a retry at once would only repeat.
-const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+pub(crate) const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+// building the SSL capabilities
+#[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
+compile_error!("Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time");
+#[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
+type SslContext = ();
+#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+type SslContext = crate::ssl::SslContextImpl;
+
+/// seckill patch: makes the client of a new connection, on its thread.
+type ClientMaker = Box<dyn FnOnce() -> ClientConnection + Send>;
+
+/// seckill patch: a new connection held to the limits: what makes its
+/// client, and its socket when it is plain (not TLS); None when it was
+/// refused (`refusals` answers it) or its TLS handshake failed.
+pub(crate) fn admit(
+    sock: Connection,
+    peer: Option<std::net::SocketAddr>,
+    limits: &Arc<Limits>,
+    open_connections: &Arc<OpenConnections>,
+    refusals: &Refusals,
+    ssl: Option<&SslContext>,
+) -> Option<(ClientMaker, Option<Arc<Connection>>)> {
+    // seckill patch: a connection over the limits gets no thread of its
+    // own: `refusals` answers it 503 and closes it. A connection counts as
+    // open for as long as any part of it (a request being answered) lives,
+    // or until it is displaced for a client under its share of a full server.
+    let opened = match open_connections.open(peer.map(|p| p.ip()), limits) {
+        Ok(opened) => opened,
+        Err(why) => {
+            refusals.refuse(sock, why);
+            return None;
+        }
+    };
+
+    // seckill patch: the time limits of the connection's reads (through
+    // `state`) and writes (the socket's own timeout).
+    let _ = sock.set_write_timeout(Some(limits.send_timeout));
+    let deadline = Instant::now().checked_add(limits.head_timeout);
+    let state = ConnectionState::new(deadline, Some(opened));
+
+    use util::RefinedTcpStream;
+    // seckill patch: a plain connection's client is made on its own thread,
+    // so that one no thread can be started for keeps its socket open, to be
+    // refused 503.
+    match ssl {
+        // seckill patch: the socket is shared with the count of open
+        // connections, which may shut it down to make room for a newcomer
+        // while it waits for a head.
+        None => {
+            let sock = Arc::new(sock);
+            state.may_displace(Arc::clone(&sock));
+            let (limits, shared) = (limits.clone(), Arc::clone(&sock));
+            let make = move || {
+                let (read, write) = RefinedTcpStream::new(shared, state.clone());
+                ClientConnection::new(write, read, limits, state)
+            };
+            Some((Box::new(make), Some(sock)))
+        }
+        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+        Some(ssl) => {
+            // trying to apply SSL over the connection
+            // if an error occurs, we just close the socket and resume listening
+            let sock = ssl.accept(sock).ok()?;
+            let (read, write) = RefinedTcpStream::new(sock, state.clone());
+            let client = ClientConnection::new(write, read, limits.clone(), state);
+            Some((Box::new(move || client), None))
+        }
+        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
+        Some(_) => unreachable!(),
+    }
+}
+
+/// seckill patch: what answers each request of a server made with
+/// `from_listener_with_handler`.
+pub type Handler = Arc<dyn Fn(Request) + Send + Sync>;
+
+/// The requests of one connection, on the thread that reads them: each one
+/// handed to `handler` there, and answered before the next is read; without
+/// a handler, queued for `recv`.
+pub(crate) fn serve_connection(
+    client: ClientConnection,
+    handler: Option<&Handler>,
+    messages: &Arc<MessagesQueue<Message>>,
+) {
+    // seckill patch: the request is read, handled and answered by one
+    // thread, which is then kept for the next connection: no handoff. A
+    // panic in `handler` ends this connection (its request gets 500 as it
+    // is dropped), not the thread, whose pool would lose it.
+    if let Some(handler) = handler {
+        for rq in client {
+            if panic::catch_unwind(AssertUnwindSafe(|| handler(rq))).is_err() {
+                break;
+            }
+        }
+    } else if client.secure() {
+        // Synchronization is needed for HTTPS requests to avoid a deadlock
+        let (sender, receiver) = mpsc::channel();
+        for rq in client {
+            messages.push(rq.with_notify_sender(sender.clone()).into());
+            // seckill patch: stop, rather than panic, if no answer comes.
+            if receiver.recv().is_err() {
+                break;
+            }
+        }
+    } else {
+        for rq in client {
+            messages.push(rq.into());
+        }
+    }
+}
 
 /// seckill patch: tells `recv` that the accept loop ended by a panic.
 struct AcceptLoopGuard(Arc<MessagesQueue<Message>>);

@@ -12,6 +12,8 @@ pub use self::sequential::{SequentialReader, SequentialReaderBuilder};
 // unused import printed a warning on every build.
 pub use self::sequential::SequentialWriterBuilder;
 pub use self::task_pool::TaskPool;
+// seckill patch: requests answered on the threads that accept them.
+pub(crate) use self::workers::Workers;
 
 use std::str::FromStr;
 
@@ -25,6 +27,7 @@ pub(crate) mod refined_tcp_stream;
 mod refusals;
 mod sequential;
 mod task_pool;
+mod workers;
 
 /// seckill patch: the body of an answer tiny_http gives by itself (a head too
 /// large, a version it does not speak, too many connections): JSON, like

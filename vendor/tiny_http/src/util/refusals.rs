@@ -11,6 +11,7 @@
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,7 @@ const REFUSALS_WAITING: usize = 512;
 /// Bytes read of a refused request at most: a head, as `max_head` allows.
 const READ_AT_MOST: usize = 32 * 1024;
 
-type Refusal = (Connection, String, Instant);
+type Refusal = (Arc<Connection>, String, Instant);
 
 pub(crate) struct Refusals(Option<SyncSender<Refusal>>);
 
@@ -49,7 +50,8 @@ impl Refusals {
     }
 
     /// Answers `sock` 503 with `why`, once its request is in, and closes it.
-    pub(crate) fn refuse(&self, sock: Connection, why: String) {
+    pub(crate) fn refuse(&self, sock: impl Into<Arc<Connection>>, why: String) {
+        let sock = sock.into();
         let Some(queue) = &self.0 else {
             return answer_at_once(sock, &why);
         };
@@ -67,25 +69,26 @@ impl Refusals {
 /// Reads the request of `sock` and answers it 503, then reads what follows
 /// (a body) so that closing does not reset the connection under the
 /// answer: `REFUSAL_WAIT` each, counted from `since`, the refusal.
-fn answer_after_request(mut sock: Connection, why: &str, since: Instant) {
+fn answer_after_request(sock: Arc<Connection>, why: &str, since: Instant) {
+    let sock = &mut &*sock;
     let head_in = |read: &[u8]| {
         read.windows(4).any(|w| w == b"\r\n\r\n") || read.windows(2).any(|w| w == b"\n\n")
     };
-    read_until(&mut sock, since + REFUSAL_WAIT, head_in);
+    read_until(sock, since + REFUSAL_WAIT, head_in);
     let _ = sock.set_nonblocking(false);
     let _ = sock.set_write_timeout(Some(REFUSAL_WAIT));
-    send_503(&mut sock, why);
-    read_until(&mut sock, since + 2 * REFUSAL_WAIT, |_| false);
+    send_503(sock, why);
+    read_until(sock, since + 2 * REFUSAL_WAIT, |_| false);
 }
 
 /// Answers `sock` 503 without waiting for anything, and closes it.
-fn answer_at_once(mut sock: Connection, why: &str) {
+fn answer_at_once(sock: Arc<Connection>, why: &str) {
     let _ = sock.set_nonblocking(true);
-    send_503(&mut sock, why);
+    send_503(&mut &*sock, why);
 }
 
 /// Writes the 503 `busy` with `why`, and ends the writing half.
-fn send_503(sock: &mut Connection, why: &str) {
+fn send_503(sock: &mut &Connection, why: &str) {
     let message = format!("{}; try again in a moment", why);
     let body = json_error("busy", &message);
     let answer = format!(
@@ -103,7 +106,7 @@ fn send_503(sock: &mut Connection, why: &str) {
 /// client closes, `READ_AT_MOST` bytes, or `deadline`; past the deadline,
 /// one last read of what is already in, without waiting (a socket's timeout
 /// is no finer than the kernel's tick: 1 ms waited about 17 ms a refusal).
-fn read_until(sock: &mut Connection, deadline: Instant, done: impl Fn(&[u8]) -> bool) {
+fn read_until(sock: &mut &Connection, deadline: Instant, done: impl Fn(&[u8]) -> bool) {
     let mut read = vec![0; READ_AT_MOST];
     let mut filled = 0;
     while filled < read.len() {
