@@ -4,13 +4,12 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
+use crate::beyond::output::{LINES_WAITING, OUTPUT_WAIT, span};
+use crate::beyond::replicas::Replicas;
 use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
-use crate::output::{LINES_WAITING, OUTPUT_WAIT};
 use crate::pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
 use crate::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
-use crate::replicas::Replicas;
 use crate::sale::{MARK_EVERY, MARK_LASTS};
-use crate::server::STOP_WAIT;
 
 /// WAIT answers after its timeout: well within `IO_TIMEOUT`, the longest a
 /// reply may take.
@@ -52,8 +51,8 @@ pub struct Config {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub replicas: u32,
 
-    /// Milliseconds to wait for --replicas to confirm a sale: 1 to 300, as
-    /// a reply of Redis may take 400 ms at most
+    /// Milliseconds to wait for --replicas to confirm a sale (the range,
+    /// from the constants, is added by `from_args`).
     #[arg(long, default_value_t = 100, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(1..=MAX_REPLICA_TIMEOUT_MS))]
     pub replica_timeout: u64,
@@ -133,12 +132,25 @@ pub struct Config {
     /// connection is closed after.
     #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
     pub send_timeout: Duration,
+
+    /// Seconds a stop (Ctrl-C, SIGTERM) waits for the requests in flight
+    /// before it prints the winners without their answers.
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
+    pub stop_wait: Duration,
 }
 
 impl Config {
     /// The flags of this run; `--help` ends with the limits that have no flag.
     pub fn from_args() -> Config {
-        let matches = Config::command().after_help(fixed_limits()).get_matches();
+        let replica_timeout = format!(
+            "Milliseconds to wait for --replicas to confirm a sale: 1 to \
+             {MAX_REPLICA_TIMEOUT_MS}, as a reply of Redis may take {} at most",
+            span(IO_TIMEOUT)
+        );
+        let matches = Config::command()
+            .mut_arg("replica_timeout", |arg| arg.help(replica_timeout))
+            .after_help(fixed_limits())
+            .get_matches();
         Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
     }
 
@@ -180,7 +192,7 @@ fn fixed_limits() -> String {
         IO_TIMEOUT.as_millis(),
         TURN_WAIT.as_millis(),
     );
-    let (stop, output) = (STOP_WAIT.as_secs(), OUTPUT_WAIT.as_secs());
+    let output = OUTPUT_WAIT.as_secs();
     let (mark_every, mark_lasts) = (MARK_EVERY.as_secs(), MARK_LASTS.as_secs());
     format!(
         "Limits without a flag:\n  \
@@ -195,7 +207,6 @@ fn fixed_limits() -> String {
          {reply} ms for each reply of Redis;\n  \
          watch-retry lets {RACERS_AT_ONCE} buyers race at once, each waiting {race} ms for a \
          turn (503 busy);\n  \
-         a stop waits {stop} s for the requests in flight;\n  \
          a server's mark on the sale it sells is renewed every {mark_every} s and lasts \
          {mark_lasts} s: a fresh start waits that long at most for a killed server's to lapse;\n  \
          {LINES_WAITING} lines wait for a stdout or stderr that is not read (more are dropped), \

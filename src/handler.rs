@@ -6,14 +6,15 @@ use redis::Connection;
 use serde_json::json;
 use tiny_http::{Request, ResponseBox};
 
+use crate::beyond::replicas::Replicas;
 use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::http::{self, Cause, Route};
-use crate::pool::{Pool, Trouble};
+use crate::pool::Pool;
 use crate::purchase::Purchase;
-use crate::replicas::Replicas;
 use crate::report::Report;
 use crate::sale::{Sale, Tally};
 use crate::seller;
+use crate::trouble::Trouble;
 
 /// What every request thread shares.
 pub struct App {
@@ -66,10 +67,7 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
     app.report.purchase(&user_id, &bought);
     match bought {
         // Python: return jsonify(user_id=userid, response_num=...)
-        Ok(outcome) => {
-            let answer = json!({ "user_id": user_id, "response_num": outcome.answer.code() });
-            http::json(200, &answer)
-        }
+        Ok(outcome) => http::json(200, &outcome.answer.json(&user_id)),
         Err(trouble) => answer_trouble(&trouble, Some(&user_id)),
     }
 }

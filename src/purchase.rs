@@ -9,37 +9,12 @@ use std::time::Duration;
 use clap::ValueEnum;
 use redis::{Connection, Script};
 
-use crate::permits::Permits;
-use crate::pool::{Pool, Trouble};
-use crate::replicas::Replicas;
+use crate::answer::{Answer, Outcome};
+use crate::beyond::permits::Permits;
+use crate::beyond::replicas::Replicas;
+use crate::pool::Pool;
 use crate::sale::{keys, whole_number};
-
-/// What a buyer is told: the tutorial's `response_num`, plus -3.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// 1: bought one. Python: `jsonify(user_id=userid, response_num=1)`.
-    Bought { remaining: i64 },
-    /// -1: nothing left. Python: `print('The second kill is over')`.
-    SoldOut,
-    /// -2: this user id already bought. Python: `rpipe.sismember('user:id', userid)`.
-    Repeat,
-    /// -3: another buyer changed the stock between WATCH and EXEC, so Redis
-    /// refused the transaction. The Python has no answer for it (`execute()`
-    /// raises WatchError and Flask answers 500); it is how stock stays unsold.
-    Conflict,
-}
-
-impl Answer {
-    /// The `response_num` sent to the buyer.
-    pub fn code(self) -> i64 {
-        match self {
-            Answer::Bought { .. } => 1,
-            Answer::SoldOut => -1,
-            Answer::Repeat => -2,
-            Answer::Conflict => -3,
-        }
-    }
-}
+use crate::trouble::Trouble;
 
 /// How a purchase is made: `--strategy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -78,20 +53,6 @@ pub const RACERS_AT_ONCE: usize = 4;
 /// How long a watch-retry buyer waits for a turn to race before 503 busy.
 pub const TURN_WAIT: Duration = Duration::from_secs(1);
 
-/// A purchase's answer, and how many of its EXECs a WATCH aborted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub answer: Answer,
-    pub conflicts: u32,
-}
-
-impl From<Answer> for Outcome {
-    fn from(answer: Answer) -> Outcome {
-        let conflicts = u32::from(answer == Answer::Conflict);
-        Outcome { answer, conflicts }
-    }
-}
-
 /// The strategy of this server, and what it needs.
 pub struct Purchase {
     pub strategy: Strategy,
@@ -103,12 +64,18 @@ pub struct Purchase {
     sale: String,
 }
 
-/// Loads the Lua script into Redis when the strategy needs it.
-pub fn load_script(strategy: Strategy, con: &mut Connection) -> redis::RedisResult<()> {
+/// Gets Redis ready for `strategy`: the Lua script loaded when it needs
+/// it, and a warning when the master has fewer replicas than `replicas`
+/// asks for.
+pub fn prepare(
+    strategy: Strategy,
+    replicas: Replicas,
+    con: &mut Connection,
+) -> redis::RedisResult<()> {
     if strategy == Strategy::Lua {
         SCRIPT.load(con)?;
     }
-    Ok(())
+    replicas.warn_if_too_few(con)
 }
 
 impl Purchase {
@@ -128,7 +95,11 @@ impl Purchase {
         // watch-retry takes a turn first, before a connection that would sit idle meanwhile.
         let racing = self.strategy == Strategy::WatchRetry;
         let _turn = racing
-            .then(|| self.racers.acquire(TURN_WAIT).ok_or(Trouble::Busy))
+            .then(|| {
+                self.racers
+                    .acquire(TURN_WAIT)
+                    .ok_or(Trouble::Busy(TURN_WAIT))
+            })
             .transpose()?;
         let sale = self.sale.as_str();
         pool.run(|con| {

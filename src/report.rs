@@ -2,16 +2,15 @@
 //! prints; trouble with Redis on stderr, once per outage; and the counters
 //! of `/seckill/stats` and of the report at shutdown.
 
-use std::sync::LazyLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
 
-use crate::output::{say, warn_timed};
-use crate::pool::Trouble;
-use crate::purchase::{Answer, Outcome};
+use crate::answer::{Answer, Outcome};
+use crate::beyond::outage::Condition;
+use crate::beyond::output::{print, warn_timed};
 use crate::sale::Tally;
+use crate::trouble::Trouble;
 
 /// What the server tells of its requests: a line per purchase, as the
 /// Python prints; a line on stderr when trouble with Redis begins and when
@@ -26,41 +25,6 @@ pub struct Report {
     replaced: Condition,
     unreplicated: Condition,
     counts: Counts,
-}
-
-/// A state that lasts from a failure to a success with no failure for a
-/// second: logged when it begins and ends, not on each of the thousand
-/// requests in between, nor each time failures and successes mix.
-#[derive(Default)]
-struct Condition {
-    on: AtomicBool,
-    /// When the last failure was, in ms since `EPOCH`.
-    last_failure: AtomicU64,
-}
-
-/// What `Condition` counts its time from.
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-const QUIET_TO_END: Duration = Duration::from_secs(1);
-
-fn now_ms() -> u64 {
-    EPOCH.elapsed().as_millis() as u64
-}
-
-impl Condition {
-    /// True for the failure that begins it.
-    fn begins(&self) -> bool {
-        self.last_failure.store(now_ms(), Ordering::Relaxed);
-        !self.on.swap(true, Ordering::Relaxed)
-    }
-
-    /// True for the success that ends it.
-    fn ends(&self) -> bool {
-        let quiet = now_ms().saturating_sub(self.last_failure.load(Ordering::Relaxed));
-        self.on.load(Ordering::Relaxed)
-            && quiet >= QUIET_TO_END.as_millis() as u64
-            && self.on.swap(false, Ordering::Relaxed)
-    }
 }
 
 impl Report {
@@ -98,7 +62,7 @@ impl Report {
                 let counter = match trouble {
                     Trouble::MaybeSold(_) => &counts.maybe_sold,
                     Trouble::Unreplicated { .. } => &counts.unreplicated,
-                    Trouble::Busy
+                    Trouble::Busy(_)
                     | Trouble::Redis(_)
                     | Trouble::NoSale
                     | Trouble::BadStock(_)
@@ -111,7 +75,7 @@ impl Report {
         if !self.quiet
             && let Some(line) = buyer_line(bought)
         {
-            say(format!("user {user_id}: {line}"));
+            print(format!("user {user_id}: {line}"));
         }
     }
 
@@ -125,7 +89,7 @@ impl Report {
     /// failure.
     pub fn trouble(&self, trouble: &Trouble) {
         let (condition, until) = match trouble {
-            Trouble::Busy => return,
+            Trouble::Busy(_) => return,
             Trouble::Redis(_) | Trouble::MaybeSold(_) => {
                 (&self.redis_down, "until Redis works again")
             }
@@ -169,7 +133,7 @@ impl Report {
             "remaining": sale.remaining,
             "winners": sale.winners,
         });
-        for (name, count) in self.counts.read() {
+        for (name, count) in self.counts.read().named() {
             stats[name] = count.into();
         }
         stats
@@ -177,20 +141,20 @@ impl Report {
 
     /// One line for the report at shutdown.
     pub fn summary(&self) -> String {
-        let [
+        let Counted {
             requests,
-            bought,
+            success,
             sold_out,
             repeat,
             errors,
-            maybe,
+            maybe_sold,
             unreplicated,
             conflicts,
-        ] = self.counts.read().map(|(_, count)| count);
+        } = self.counts.read();
         format!(
-            "answered:      {requests} purchases: {bought} bought, {sold_out} sold out, \
-             {repeat} repeat, {errors} errors, {maybe} maybe sold, {unreplicated} unreplicated; \
-             {conflicts} conflicts"
+            "answered:      {requests} purchases: {success} bought, {sold_out} sold out, \
+             {repeat} repeat, {errors} errors, {maybe_sold} maybe sold, {unreplicated} \
+             unreplicated; {conflicts} conflicts"
         )
     }
 }
@@ -208,16 +172,7 @@ fn buyer_line(bought: &Result<Outcome, Trouble>) -> Option<String> {
         }
         Err(_) => return None,
     };
-    Some(match answer {
-        // Python: print(f'user{userid}Successful Secondary Kill!')
-        //         print('Current Remaining Merchandise Number:%d' % ...)
-        Answer::Bought { remaining } => format!("bought; {remaining} left"),
-        // Python: print('The second kill is over')
-        Answer::SoldOut => "sold out".into(),
-        // Python: print(f'user%{userid}Commodity has been killed in seconds, no repetition!')
-        Answer::Repeat => "already bought; one each".into(),
-        Answer::Conflict => "lost the race; the stock changed after WATCH".into(),
-    })
+    Some(answer.line())
 }
 
 /// Counters of this server's purchases; every request thread bumps them.
@@ -239,18 +194,46 @@ fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
+/// The counters at one moment.
+struct Counted {
+    requests: u64,
+    success: u64,
+    sold_out: u64,
+    repeat: u64,
+    errors: u64,
+    maybe_sold: u64,
+    unreplicated: u64,
+    conflicts: u64,
+}
+
 impl Counts {
-    fn read(&self) -> [(&'static str, u64); 8] {
+    fn read(&self) -> Counted {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Counted {
+            requests: read(&self.requests),
+            success: read(&self.success),
+            sold_out: read(&self.sold_out),
+            repeat: read(&self.repeat),
+            errors: read(&self.errors),
+            maybe_sold: read(&self.maybe_sold),
+            unreplicated: read(&self.unreplicated),
+            conflicts: read(&self.conflicts),
+        }
+    }
+}
+
+impl Counted {
+    /// Each count with its name in `/seckill/stats`.
+    fn named(&self) -> [(&'static str, u64); 8] {
         [
-            ("requests", read(&self.requests)),
-            ("success", read(&self.success)),
-            ("sold_out", read(&self.sold_out)),
-            ("repeat", read(&self.repeat)),
-            ("errors", read(&self.errors)),
-            ("maybe_sold", read(&self.maybe_sold)),
-            ("unreplicated", read(&self.unreplicated)),
-            ("conflicts", read(&self.conflicts)),
+            ("requests", self.requests),
+            ("success", self.success),
+            ("sold_out", self.sold_out),
+            ("repeat", self.repeat),
+            ("errors", self.errors),
+            ("maybe_sold", self.maybe_sold),
+            ("unreplicated", self.unreplicated),
+            ("conflicts", self.conflicts),
         ]
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::{Connection, RedisError, Script};
 
-use crate::output::warn;
+use crate::beyond::output::warn;
 
 /// The Redis keys of a sale: the only place their names are written.
 pub mod keys {

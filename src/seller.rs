@@ -1,17 +1,15 @@
 //! This server's mark on the sale it sells, in `commodity:sellers`: renewed
-//! every second while it runs, so that a fresh start elsewhere can tell
-//! that the sale is being sold (`sale::start`); and the test behind
+//! every `MARK_EVERY` while it runs, so that a fresh start elsewhere can
+//! tell that the sale is being sold (`sale::start`); and the test behind
 //! /readyz: can Redis take a sale of this server's now?
 
 use std::sync::LazyLock;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::thread::{self, JoinHandle};
 
 use redis::{Connection, Script};
 
-use crate::pool::Trouble;
-use crate::replicas::Replicas;
-use crate::sale::{MARK_EVERY, MARK_LASTS, Sale, keys, whole_number};
+use crate::beyond::replicas::Replicas;
+use crate::sale::{MARK_LASTS, Sale, keys, whole_number};
+use crate::trouble::Trouble;
 
 /// Renews the mark and reads the stock, in one step.
 static MARK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("mark.lua")));
@@ -36,33 +34,8 @@ pub fn renew(con: &mut Connection, sale: &Sale) -> Result<i64, Trouble> {
 /// replicas `--replicas` asks for.
 pub fn ready(con: &mut Connection, sale: &Sale, replicas: Replicas) -> Result<(), Trouble> {
     renew(con, sale)?;
-    replicas.connected(con)
-}
-
-/// Runs `renew` every `MARK_EVERY` on a thread of its own, until it
-/// answers false or `stop` is called.
-pub struct Renewal {
-    stop: Sender<()>,
-    thread: JoinHandle<()>,
-}
-
-impl Renewal {
-    pub fn start(mut renew: impl FnMut() -> bool + Send + 'static) -> std::io::Result<Renewal> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = thread::Builder::new().name("mark".into()).spawn(move || {
-            while stopped.recv_timeout(MARK_EVERY) == Err(RecvTimeoutError::Timeout) {
-                if !renew() {
-                    return;
-                }
-            }
-        })?;
-        Ok(Renewal { stop, thread })
-    }
-
-    /// Stops renewing, once the renewal under way is done: the mark can
-    /// then be taken off for good.
-    pub fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.thread.join();
+    match replicas.missing(con)? {
+        Some(unconfirmed) => Err(unconfirmed.into()),
+        None => Ok(()),
     }
 }

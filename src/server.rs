@@ -20,18 +20,14 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 use tiny_http::{Request, Server};
 
+use crate::beyond::output::{print, span, warn};
 use crate::http;
-use crate::output::{say, warn};
 use crate::pool::POOL_SIZE;
 
 /// Connections the kernel queues before the server accepts them. With std's
 /// 128, `ab -c 1000` overflowed it, and a dropped connection waits a second
 /// before the client tries again. The kernel caps it at net.core.somaxconn.
 const LISTEN_BACKLOG: i32 = 4096;
-
-/// How long a stop waits for the requests in flight before it reports
-/// without them: a client sending its body slowly must not hold the stop.
-pub const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a connection thread with nothing to do waits in `accept` before
 /// it ends (the listener's read timeout); a few are always kept.
@@ -68,8 +64,14 @@ impl Listening {
     }
 
     /// Serves until Ctrl-C or SIGTERM, each request answered by `handle` on
-    /// the thread that read it; a panic in `handle` ends that connection only.
-    pub fn serve(self, handle: impl Fn(Request) + Send + Sync + 'static) -> Result<(), String> {
+    /// the thread that read it; a panic in `handle` ends that connection
+    /// only. A stop waits `stop_wait` (`--stop-wait`) at most for the
+    /// requests in flight: a client sending its body slowly must not hold it.
+    pub fn serve(
+        self,
+        stop_wait: Duration,
+        handle: impl Fn(Request) + Send + Sync + 'static,
+    ) -> Result<(), String> {
         let Listening {
             listener,
             socket,
@@ -93,7 +95,7 @@ impl Listening {
         ctrlc::set_handler(move || {
             if signalled.swap(true, Ordering::SeqCst) {
                 warn("seckill: a second Ctrl-C: stopping at once; the report may be cut short");
-                crate::output::finish(Duration::from_millis(200));
+                crate::beyond::output::finish(Duration::from_millis(200));
                 std::process::exit(130);
             }
             if let Some(server) = wake.upgrade() {
@@ -110,7 +112,7 @@ impl Listening {
                 "the HTTP listener stopped: {err}; stopping the server"
             ));
         }
-        stop(&server, &socket, &in_flight);
+        stop(&server, &socket, &in_flight, stop_wait);
         Ok(())
     }
 }
@@ -183,12 +185,12 @@ fn fit_connections(wanted: usize) -> usize {
     let others = u64::from(POOL_SIZE) + 64;
     let room = usize::try_from(after.saturating_sub(others)).unwrap_or(usize::MAX);
     if after > before {
-        say(format!(
+        print(format!(
             "seckill: raised the open-files limit from {before} to {after}: room for about {room} connections at once"
         ));
     }
     if room < wanted {
-        say(format!(
+        print(format!(
             "seckill: the open-files limit is {after}: room for about {room} connections at once, \
              not --max-connections {wanted}; raise the hard limit (ulimit -Hn) for bigger crowds"
         ));
@@ -198,16 +200,16 @@ fn fit_connections(wanted: usize) -> usize {
 
 /// Closes the listener, so new connections are refused, while requests in
 /// flight finish and those that still come on open connections are answered
-/// 503 closing, for `STOP_WAIT` at most.
-fn stop(server: &Server, socket: &Socket, in_flight: &AtomicUsize) {
+/// 503 closing, for `stop_wait` at most.
+fn stop(server: &Server, socket: &Socket, in_flight: &AtomicUsize, stop_wait: Duration) {
     let count = || in_flight.load(Ordering::SeqCst);
     // Wakes tiny_http's accept loop with an error, and it ends.
     let _ = socket.shutdown(Shutdown::Read);
-    let wait = STOP_WAIT.as_secs();
+    let wait = span(stop_wait);
     if count() > 0 {
         let waiting = count();
-        say(format!(
-            "seckill: stopping; waiting up to {wait} s for {waiting} requests in flight"
+        print(format!(
+            "seckill: stopping; waiting up to {wait} for {waiting} requests in flight"
         ));
     }
     let started = Instant::now();
@@ -215,13 +217,13 @@ fn stop(server: &Server, socket: &Socket, in_flight: &AtomicUsize) {
     // nothing is left to wait for.
     let must_wait =
         || count() > 0 || (started.elapsed() < STOP_GRACE && server.num_connections() > 0);
-    while started.elapsed() < STOP_WAIT && must_wait() {
+    while started.elapsed() < stop_wait && must_wait() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let left = count();
     if left > 0 {
         warn(format!(
-            "seckill: {left} requests still in flight after {wait} s; reporting without their answers"
+            "seckill: {left} requests still in flight after {wait}; reporting without their answers"
         ));
     }
 }

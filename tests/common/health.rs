@@ -111,7 +111,7 @@ pub fn assert_recovers(server: &mut Seckill, before: Figures, memory_mb: usize) 
         },
     );
     let after = Figures::of(pid);
-    // The figures of each attack, for `cargo test --test hostile -- --nocapture`.
+    // The figures of each attack, for `cargo test --test hostile_crowds -- --nocapture` and the like.
     eprintln!(
         "{}: /healthz in {took:.0?}; threads {} -> {}, descriptors {} -> {}, RSS {} -> {} kB",
         std::thread::current().name().unwrap_or("?"),

@@ -5,6 +5,7 @@
 
 #![allow(dead_code, unused_imports)] // each test file uses a different part of this
 
+pub mod attack;
 pub mod client;
 pub mod health;
 pub mod redis_server;

@@ -19,13 +19,13 @@ const WRITER_REST: Duration = Duration::from_millis(2);
 /// How long the report at the end may wait for stdout to take it.
 pub const OUTPUT_WAIT: Duration = Duration::from_secs(5);
 
-/// Prints a line on stdout, unless `LINES_WAITING` lines wait already: then
+/// Prints a line on stdout (the Python's `print`), unless `LINES_WAITING` lines wait already: then
 /// it is dropped, and counted.
-pub fn say(line: impl Display) {
+pub fn print(line: impl Display) {
     STDOUT.line(line.to_string(), None);
 }
 
-/// Prints a line on stderr, as `say` does on stdout.
+/// Prints a line on stderr, as `print` does on stdout.
 pub fn warn(line: impl Display) {
     STDERR.line(line.to_string(), None);
 }
@@ -38,7 +38,7 @@ pub fn warn_timed(event: impl Display) {
 
 /// Prints a line of the report or the audit: it waits for room rather than
 /// being dropped, up to `OUTPUT_WAIT` after `since`.
-pub fn tell(line: impl Display, since: Instant) {
+pub fn print_report(line: impl Display, since: Instant) {
     STDOUT.line(line.to_string(), Some(since + OUTPUT_WAIT));
 }
 
@@ -47,6 +47,15 @@ pub fn finish(wait: Duration) {
     let deadline = Instant::now() + wait;
     STDOUT.written_by(deadline);
     STDERR.written_by(deadline);
+}
+
+/// A wait as the server's words say it: "1 s", "400 ms".
+pub fn span(wait: Duration) -> String {
+    if wait.subsec_millis() == 0 {
+        format!("{} s", wait.as_secs())
+    } else {
+        format!("{} ms", wait.as_millis())
+    }
 }
 
 static STDOUT: LazyLock<Output> = LazyLock::new(|| Output::start(io::stdout()));

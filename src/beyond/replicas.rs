@@ -3,10 +3,19 @@
 //! after answering can take the sale with it, and the item would be sold
 //! again. The tutorial has one Redis, and no such step.
 
-use redis::Connection;
+use redis::{Connection, RedisResult};
 
-use crate::output::warn;
-use crate::pool::Trouble;
+use super::output::warn;
+
+/// A sale made on the master that too few replicas confirmed: a failover
+/// now could lose it.
+#[derive(Debug)]
+pub struct Unconfirmed {
+    /// What happened, for the buyer's 503 and the log.
+    pub what: String,
+    /// WAIT itself got no reply, so the connection is in doubt.
+    pub wait_failed: bool,
+}
 
 /// The replicas a sale must reach, and how long to wait for them.
 #[derive(Clone, Copy, Debug)]
@@ -20,7 +29,7 @@ pub struct Replicas {
 impl Replicas {
     /// Waits, on the connection that made the sale, until `wanted` replicas
     /// have it; a sale they do not confirm in time is `Unreplicated`.
-    pub fn confirm(self, con: &mut Connection) -> Result<(), Trouble> {
+    pub fn confirm(self, con: &mut Connection) -> Result<(), Unconfirmed> {
         let Replicas { wanted, timeout_ms } = self;
         if wanted == 0 {
             return Ok(());
@@ -40,29 +49,25 @@ impl Replicas {
             Err(err) => (format!("WAIT for its replicas failed ({err})"), true),
         };
         let what = format!("sold on the master, but {why}: a failover now could lose it");
-        Err(Trouble::Unreplicated { what, wait_failed })
+        Err(Unconfirmed { what, wait_failed })
     }
 
-    /// Ok when the master has `wanted` replicas connected; else the
-    /// `Unreplicated` every sale would meet: what /readyz tells.
-    pub fn connected(self, con: &mut Connection) -> Result<(), Trouble> {
+    /// What every sale would meet now (/readyz tells it): `Unconfirmed`
+    /// when the master has fewer than `wanted` replicas connected.
+    pub fn missing(self, con: &mut Connection) -> RedisResult<Option<Unconfirmed>> {
         if self.wanted == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let connected = connected_replicas(con)?;
-        if connected >= self.wanted {
-            return Ok(());
-        }
-        let what = self.too_few(connected);
-        Err(Trouble::Unreplicated {
-            what,
+        Ok((connected < self.wanted).then(|| Unconfirmed {
+            what: self.too_few(connected),
             wait_failed: false,
-        })
+        }))
     }
 
     /// Warns at start when the master has fewer replicas connected than
     /// `--replicas` asks.
-    pub fn warn_if_too_few(self, con: &mut Connection) -> redis::RedisResult<()> {
+    pub fn warn_if_too_few(self, con: &mut Connection) -> RedisResult<()> {
         if self.wanted == 0 {
             return Ok(());
         }
@@ -83,7 +88,7 @@ impl Replicas {
 }
 
 /// How many replicas the master has now: `connected_slaves` of INFO.
-fn connected_replicas(con: &mut Connection) -> redis::RedisResult<u32> {
+fn connected_replicas(con: &mut Connection) -> RedisResult<u32> {
     let info: String = redis::cmd("INFO").arg("replication").query(con)?;
     let count = info
         .lines()

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, RedisError, RedisResult, Role};
 
-use crate::output;
+use super::output;
 
 /// The sentinels of `--sentinel`, and the master they watch as `--master`.
 pub struct Sentinels {

@@ -1,0 +1,145 @@
+//! A sale's beginning and end as the server tells them: a fresh sale or
+//! one joined (`--join`), the audit (`--audit`), and the winners printed when
+//! the server stops. Python: the `pyredis.set(...)` before `app.run`, and the
+//! prints after it.
+
+use std::error::Error;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use redis::Connection;
+
+use crate::beyond::output::{print_report, warn};
+use crate::pool::{Pool, Redis};
+use crate::report::Report;
+use crate::sale::{self, Ended, ReadError, Sale, Start, Tally, keys};
+use crate::trouble::Trouble;
+
+/// How to open the sale: `--join`, else a fresh one of `stock` (`--stock`)
+/// that replaces one others still sell only with `replace` (`--replace`).
+pub struct Opening {
+    pub join: bool,
+    pub stock: u32,
+    pub replace: bool,
+}
+
+/// The sale this server sells, under the name `seller`.
+/// Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
+pub fn open(
+    redis: &Redis,
+    con: &mut Connection,
+    opening: &Opening,
+    seller: &str,
+) -> Result<Sale, Box<dyn Error>> {
+    if opening.join {
+        let joined = sale::join(con, seller).map_err(|err| read_failed(redis, err))?;
+        return Ok(joined.ok_or_else(|| no_sale(redis))?);
+    }
+    let started = sale::start(con, opening.stock, seller, opening.replace);
+    match started.map_err(|err| redis.failed(err))? {
+        Start::Started { sale, replaced } => {
+            // The tutorial starts afresh each time; say what that replaced.
+            if let Some(replaced) = replaced {
+                warn(format!(
+                    "seckill: replaced the sale in Redis ({replaced}); --join serves the sale \
+                     in Redis instead"
+                ));
+            }
+            Ok(sale)
+        }
+        Start::OthersSell(others) => {
+            let names: Vec<_> = others.iter().map(|(name, _)| name.as_str()).collect();
+            Err(format!(
+                "other seckills sell the sale in Redis at {} ({}): start this one with --join \
+                 to sell the same sale, stop the others first for a fresh one, or give \
+                 --replace to start a fresh one anyway (the others then answer 503 replaced)",
+                redis.at,
+                names.join("; ")
+            )
+            .into())
+        }
+    }
+}
+
+/// The end of the sale, printed when the server stops: its winners, its
+/// figures and this server's counters; failure if it cannot be counted or
+/// was replaced.
+/// Python: print('Users whose campaign succeeded in killing merchandise:')
+///         print('Current Remaining Merchandise Number:%d' % ...)
+pub fn end(redis: &Redis, pool: &Pool, sale: &Sale, report: &Report) -> Result<ExitCode, String> {
+    // On a pooled connection: a Redis at its maxclients would refuse a new one.
+    let ended = pool.run(|con| {
+        // A mark left behind would lapse in a few seconds anyway.
+        let _ = sale::leave(con, sale);
+        sale::ended(con, sale).map_err(Trouble::from)
+    });
+    let now = Instant::now();
+    let print_winners = |winners: &[String]| {
+        print_report(format!("Winners ({}):", winners.len()), now);
+        for winner in winners {
+            print_report(winner, now);
+        }
+    };
+    let code =
+        match ended.map_err(|trouble| format!("cannot read the sale at its end: {trouble}"))? {
+            Ended::Sold(tally, winners) => {
+                print_winners(&winners);
+                print_report(&tally, now);
+                ExitCode::SUCCESS
+            }
+            Ended::Uncounted(bad, winners) => {
+                print_winners(&winners);
+                print_report(format!("verdict:       BAD STOCK: {bad}"), now);
+                ExitCode::FAILURE
+            }
+            Ended::Replaced(by) => {
+                let (ours, by) = (&sale.id, by.as_deref().unwrap_or("without an id"));
+                warn(format!(
+                    "seckill: this server's sale ({ours}) was replaced in Redis by another ({by}, \
+                 started with --replace): its winners are no longer there to print"
+                ));
+                ExitCode::FAILURE
+            }
+            Ended::Gone => return Err(no_sale(redis)),
+        };
+    print_report(report.summary(), now);
+    Ok(code)
+}
+
+/// `seckill --audit`: the sale's figures, for scripts after a load; exit
+/// status 2 if it oversold, lost count or cannot be counted.
+pub fn audit(redis: &Redis, con: &mut Connection) -> Result<ExitCode, Box<dyn Error>> {
+    let tally = match Tally::read(con) {
+        Err(ReadError::BadStock(bad)) => {
+            print_report(format!("verdict:       BAD STOCK: {bad}"), Instant::now());
+            return Ok(ExitCode::from(2));
+        }
+        read => read.map_err(|err| read_failed(redis, err))?,
+    };
+    let tally = tally.ok_or_else(|| no_sale(redis))?;
+    print_report(&tally, Instant::now());
+    Ok(ExitCode::from(if tally.verdict().went_wrong() {
+        2
+    } else {
+        0
+    }))
+}
+
+/// A sale that could not be read: Redis failed, or holds a figure it
+/// cannot count with.
+fn read_failed(redis: &Redis, err: ReadError) -> Box<dyn Error> {
+    match err {
+        ReadError::Redis(err) => redis.failed(err).into(),
+        ReadError::BadStock(bad) => format!("the sale in Redis at {}: {bad}", redis.at).into(),
+    }
+}
+
+/// What a Redis without a sale lacks, and what to do.
+fn no_sale(redis: &Redis) -> String {
+    let (at, stock, initial) = (&redis.at, keys::STOCK, keys::INITIAL_STOCK);
+    format!(
+        "no sale in Redis at {at}: {stock} or {initial} is missing. Start a seckill without \
+         --join to set one up; if a failover promoted a replica that had not synced, the sale \
+         is lost (docs/scaling.md)"
+    )
+}

@@ -1,0 +1,161 @@
+//! Why Redis gave no answer about the sale, as a request meets it: each
+//! `Trouble` is a 503 whose words say what happened and what to do, and
+//! whose `cause` names it for programs (src/lib.rs tells the whole story of
+//! the errors).
+
+use std::fmt;
+use std::time::Duration;
+
+use redis::RedisError;
+
+use crate::beyond::output::span;
+use crate::beyond::replicas::Unconfirmed;
+use crate::http::Cause;
+use crate::sale::{BadStock, ReadError, keys};
+
+/// Why Redis gave no answer about the sale.
+#[derive(Debug)]
+pub enum Trouble {
+    /// No turn came within the wait it holds: a crowd, not a fault.
+    Busy(Duration),
+    /// Redis could not be reached or failed; the words say how.
+    Redis(String),
+    /// `commodity:num` is missing: no sale was started, or Redis lost it.
+    NoSale,
+    /// The stock is not a whole number: nothing can be sold until it is.
+    BadStock(BadStock),
+    /// Another seckill started a new sale in place of this server's.
+    Replaced,
+    /// The step that sells was sent, but its reply timed out or the
+    /// connection dropped: Redis may have sold the item or not.
+    MaybeSold(String),
+    /// Sold on the master, but fewer replicas than `--replicas` confirmed it
+    /// in time: a failover now could lose it. `wait_failed`: WAIT itself got
+    /// no reply, so the connection is in doubt.
+    Unreplicated { what: String, wait_failed: bool },
+}
+
+impl From<Unconfirmed> for Trouble {
+    fn from(Unconfirmed { what, wait_failed }: Unconfirmed) -> Trouble {
+        Trouble::Unreplicated { what, wait_failed }
+    }
+}
+
+/// The error codes of the Lua scripts (src/purchase.lua, src/mark.lua).
+const REPLACED: &str = "REPLACED";
+const BAD_STOCK: &str = "BADSTOCK";
+
+impl From<RedisError> for Trouble {
+    fn from(err: RedisError) -> Trouble {
+        // A transaction Redis refused says why in its commands' errors: a
+        // replica's READONLY, print, inside the EXECABORT.
+        let inner = err.clone().into_server_errors();
+        let first = inner.as_deref().and_then(<[_]>::first);
+        let code = first.map_or(err.code(), |(_, inner)| Some(inner.code()));
+        Trouble::Redis(match code {
+            Some(REPLACED) => return Trouble::Replaced,
+            Some(BAD_STOCK) => {
+                let value = err.detail().unwrap_or("").to_string();
+                return Trouble::BadStock(BadStock {
+                    key: keys::STOCK,
+                    value,
+                });
+            }
+            _ if err.is_timeout() => {
+                format!("Redis did not answer in time; is it stalled or overloaded? ({err})")
+            }
+            // A master's min-replicas-to-write, with too few replicas in touch.
+            Some("NOREPLICAS") => format!(
+                "Redis refuses the sale: too few replicas are in touch with the master \
+                 (its min-replicas-to-write); start or reconnect a replica ({err})"
+            ),
+            // A master demoted by a failover; the pool drops this connection.
+            Some("READONLY") => format!(
+                "Redis refuses the sale: the server is a replica now, after a failover; \
+                 try again in a few seconds ({err})"
+            ),
+            _ => format!("Redis failed: {err}"),
+        })
+    }
+}
+
+/// The words of its 503: what happened, and what to do.
+impl From<BadStock> for Trouble {
+    fn from(bad: BadStock) -> Trouble {
+        Trouble::BadStock(bad)
+    }
+}
+
+impl From<ReadError> for Trouble {
+    fn from(err: ReadError) -> Trouble {
+        match err {
+            ReadError::Redis(err) => Trouble::from(err),
+            ReadError::BadStock(bad) => Trouble::BadStock(bad),
+        }
+    }
+}
+
+impl fmt::Display for Trouble {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trouble::Busy(wait) => write!(
+                f,
+                "busy: a crowd is ahead and no turn came within {}; try again",
+                span(*wait)
+            ),
+            Trouble::Redis(what) | Trouble::Unreplicated { what, .. } => f.write_str(what),
+            Trouble::NoSale => write!(
+                f,
+                "no sale is set up in Redis ({} is missing); restart seckill to start one",
+                keys::STOCK
+            ),
+            Trouble::BadStock(bad) => write!(f, "nothing can be sold: {bad}"),
+            Trouble::Replaced => f.write_str(
+                "another seckill started a new sale in Redis in place of this server's \
+                 (--replace); this server sells no more: restart it with --join to sell the \
+                 new sale",
+            ),
+            Trouble::MaybeSold(err) => write!(
+                f,
+                "Redis did not confirm the purchase in time ({err}): it may have gone through; \
+                 the winners printed when the sale ends will tell"
+            ),
+        }
+    }
+}
+
+impl Trouble {
+    /// The `cause` of its 503, for programs.
+    pub fn cause(&self) -> Cause {
+        match self {
+            Trouble::Busy(_) => Cause::Busy,
+            Trouble::Redis(_) => Cause::Redis,
+            Trouble::NoSale => Cause::NoSale,
+            Trouble::BadStock(_) => Cause::BadStock,
+            Trouble::Replaced => Cause::Replaced,
+            Trouble::MaybeSold(_) => Cause::MaybeSold,
+            Trouble::Unreplicated { .. } => Cause::Unreplicated,
+        }
+    }
+
+    /// After this trouble, whether its connection still WATCHes or owes a
+    /// reply is unknown, and it is closed. A WAIT that answered "too few
+    /// replicas" leaves it clean.
+    pub fn leaves_connection_in_doubt(&self) -> bool {
+        match self {
+            Trouble::Redis(_) | Trouble::MaybeSold(_) => true,
+            Trouble::Unreplicated { wait_failed, .. } => *wait_failed,
+            Trouble::Busy(_) | Trouble::NoSale | Trouble::BadStock(_) | Trouble::Replaced => false,
+        }
+    }
+
+    /// The error of the step that changes the sale: lost on the way back, it
+    /// may have been done. Telling the buyer "failed" would be a lie half the time.
+    pub fn after_sending(err: RedisError) -> Trouble {
+        if err.is_timeout() || err.is_connection_dropped() {
+            Trouble::MaybeSold(err.to_string())
+        } else {
+            Trouble::from(err)
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Hostile clients that are slow: silent connections, slow readers, and a
+//! slowloris from a few addresses.
+//!
+//! Each attack runs against a fresh server on a real Redis, bounded in count,
+//! bytes and time, on loopback. After each, the server lives and answers
+//! `/healthz` within a second, its threads, descriptors and memory come
+//! back, and the sale is exact. The patches of vendor/tiny_http that these
+//! tests show are listed in vendor/tiny_http/PATCHES.md.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::attack::{
+    QUICK, alone, assert_only_first_bought, assert_survived, purchase_head, target,
+};
+use common::health::{Figures, assert_recovers, assert_sale_exact};
+use common::{
+    FORM, connect, connect_from, form_body, read_until_closed, status_lines, try_buy_from,
+    wait_for_within,
+};
+
+#[test]
+fn slow_and_silent_clients_are_timed_out() {
+    let _alone = alone();
+    let (redis, mut server, before) = target(&QUICK);
+    let within = |took: Duration, what: &str| {
+        assert!(
+            took < Duration::from_secs(3),
+            "{what}: closed after {took:?}"
+        );
+    };
+    // A head sent a byte at a time: 408 once --head-timeout (1 s) is up.
+    let mut slow = connect(server.addr);
+    let mut reading = slow.try_clone().unwrap();
+    let reader = thread::spawn(move || read_until_closed(&mut reading));
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: yes\r\n" {
+        if slow.write_all(&[*byte]).is_err() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    let (bytes, took) = reader.join().unwrap();
+    assert_eq!(status_lines(&bytes), ["HTTP/1.1 408 Request Timeout"]);
+    within(took, "a slow head");
+
+    // A connection that says nothing is closed without a word.
+    let (bytes, took) = read_until_closed(&mut connect(server.addr));
+    assert!(bytes.is_empty(), "{}", String::from_utf8_lossy(&bytes));
+    within(took, "a silent connection");
+
+    // A body that stops coming: 408 at --body-timeout, nothing bought.
+    for declared in [20, 2000] {
+        let mut stream = connect(server.addr);
+        let head = purchase_head(&format!("Content-Length: {declared}\r\n"));
+        stream
+            .write_all(format!("{head}msg=slow").as_bytes())
+            .unwrap();
+        let (bytes, took) = read_until_closed(&mut stream);
+        assert_eq!(
+            status_lines(&bytes),
+            ["HTTP/1.1 408 Request Timeout"],
+            "{declared}"
+        );
+        within(took, "a slow body");
+    }
+
+    // A kept-alive connection is closed after --idle-timeout.
+    let mut kept = connect(server.addr);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let (bytes, took) = read_until_closed(&mut kept);
+    assert_eq!(status_lines(&bytes), ["HTTP/1.1 200 OK"]);
+    within(took, "an idle kept-alive connection");
+
+    assert_only_first_bought(&redis);
+    assert_survived(&redis, &mut server, before, 16);
+}
+
+/// Half a head: a slowloris's connection, which never sends the rest.
+const HALF_HEAD: &[u8] = b"POST /seckill HTTP/1.1\r\nHost: x\r\n";
+
+/// A slowloris from `source`: `connections` at once, each sending
+/// `HALF_HEAD` and opened again once the server answers or closes it (10
+/// every 10 ms at most), until `stop`, 30 s or 5000 openings. The openings
+/// it made.
+fn slowloris(addr: SocketAddr, source: IpAddr, connections: usize, stop: &AtomicBool) -> usize {
+    let half_sent = || {
+        let mut stream = connect_from(addr, source).ok()?;
+        stream.write_all(HALF_HEAD).ok()?;
+        stream.set_nonblocking(true).ok()?;
+        Some(stream)
+    };
+    // Anything read (a 408 or a 503) comes before a close.
+    let waiting = |stream: &TcpStream| {
+        let read = (&*stream).read(&mut [0; 512]);
+        matches!(read, Err(err) if err.kind() == ErrorKind::WouldBlock)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut held: Vec<Option<TcpStream>> = (0..connections).map(|_| None).collect();
+    let mut opened = 0;
+    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && opened < 5000 {
+        let closed = held
+            .iter_mut()
+            .filter(|slot| !slot.as_ref().is_some_and(waiting));
+        for slot in closed.take(10) {
+            *slot = half_sent();
+            opened += 1;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    opened
+}
+
+/// `tries` purchases from `buyer`, each on a connection of its own, a
+/// twentieth of a second apart: how many were answered 200 within a
+/// second. The ids told 1 go into `bought`.
+fn buy_from(addr: SocketAddr, buyer: IpAddr, tries: usize, bought: &mut HashSet<String>) -> usize {
+    let mut served = 0;
+    for n in 0..tries {
+        let started = Instant::now();
+        let reply = try_buy_from(addr, buyer, &format!("b{n}-"), Duration::from_secs(2));
+        if let Ok(reply) = reply
+            && reply.status == 200
+        {
+            served += usize::from(started.elapsed() < Duration::from_secs(1));
+            if reply.code() == 1 {
+                bought.insert(reply.user_id());
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    served
+}
+
+#[test]
+fn a_slowloris_from_a_few_addresses_leaves_room_for_other_buyers() {
+    let _alone = alone();
+    // The defaults' ratio: one client may hold three quarters of all.
+    let flags = [
+        "--max-connections",
+        "200",
+        "--max-connections-per-client",
+        "150",
+        "--head-timeout",
+        "1",
+    ];
+    let (redis, mut server, before) = target(&flags);
+    let (addr, pid) = (server.addr, server.pid());
+    let buyer = IpAddr::from(Ipv4Addr::new(127, 0, 0, 200));
+    let mut bought = HashSet::new();
+    let tries = 30;
+    // Two addresses holding three quarters each locked every buyer out; 4 and
+    // 16 addresses of 127.0.0.x, each holding as many as it may, half-sent.
+    let served: Vec<(u8, usize)> = [(10, 4), (30, 16)]
+        .into_iter()
+        .map(|(first, addresses)| {
+            let stop = &AtomicBool::new(false);
+            let (served, opened) = thread::scope(|scope| {
+                let attackers: Vec<_> = (first..first + addresses)
+                    .map(|n| IpAddr::from(Ipv4Addr::new(127, 0, 0, n)))
+                    .map(|source| scope.spawn(move || slowloris(addr, source, 150, stop)))
+                    .collect();
+                // A thread for each connection held: the server is (nearly) full.
+                let full = || Figures::of(pid).threads >= before.threads + 190;
+                let filled = Duration::from_secs(20);
+                wait_for_within("the slowloris to fill the server", filled, full);
+                let served = buy_from(addr, buyer, tries, &mut bought);
+                stop.store(true, Ordering::SeqCst);
+                let opened: usize = attackers.into_iter().map(|a| a.join().unwrap()).sum();
+                (served, opened)
+            });
+            eprintln!(
+                "slowloris from {addresses} addresses ({opened} connections opened): \
+                 {served} of {tries} purchases from another address served within 1 s"
+            );
+            (addresses, served)
+        })
+        .collect();
+    for (addresses, served) in served {
+        assert!(
+            served * 10 >= tries * 9,
+            "{addresses} addresses: {served} of {tries} served"
+        );
+    }
+    assert_survived(&redis, &mut server, before, 32);
+    assert_sale_exact(&redis, &bought);
+}
+
+#[test]
+fn a_slow_answer_leaves_the_client_its_whole_idle_timeout() {
+    let _alone = alone();
+    let flags = [
+        "--strategy",
+        "lua",
+        "--suffix-max",
+        "0",
+        "--idle-timeout",
+        "1",
+    ];
+    let (redis, mut server, before) = target(&flags);
+    let mut stream = connect(server.addr);
+    let ask = |id: &str| {
+        let body = form_body(id);
+        let length = body.len();
+        format!(
+            "POST /seckill HTTP/1.1\r\nContent-Type: {FORM}\r\nContent-Length: {length}\r\n\r\n{body}"
+        )
+    };
+    // A frozen Redis makes this answer take 400 ms (503, maybe sold).
+    redis.freeze();
+    stream.write_all(ask("slow").as_bytes()).unwrap();
+    let mut first = [0; 12];
+    stream.read_exact(&mut first).unwrap();
+    redis.thaw();
+    assert_eq!(&first, b"HTTP/1.1 503");
+    // 0.8 s after that answer, within the second of --idle-timeout: served.
+    thread::sleep(Duration::from_millis(800));
+    stream.write_all(ask("after-a-pause").as_bytes()).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    let (bytes, _) = read_until_closed(&mut stream);
+    assert_eq!(
+        status_lines(&bytes),
+        ["HTTP/1.1 200 OK"],
+        "{}",
+        String::from_utf8_lossy(&bytes)
+    );
+    assert_recovers(&mut server, before, 16);
+}
