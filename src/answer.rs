@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-/// What a buyer is told: the tutorial's `response_num`, plus -3.
+/// What a buyer is told: the tutorial's `response_num`, plus -3 and -4.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
     /// 1: bought one. Python: `jsonify(user_id=userid, response_num=1)`.
@@ -17,6 +17,9 @@ pub enum Answer {
     /// refused the transaction. The Python has no answer for it (`execute()`
     /// raises WatchError and Flask answers 500); it is how stock stays unsold.
     Conflict,
+    /// -4: the sale opens later (`--opens-in`, `--opens-at`), in the ms it
+    /// holds; nothing was bought. The tutorial's sale is open at once.
+    NotOpen { opens_in_ms: u64 },
 }
 
 impl Answer {
@@ -27,6 +30,7 @@ impl Answer {
             Answer::SoldOut => -1,
             Answer::Repeat => -2,
             Answer::Conflict => -3,
+            Answer::NotOpen { .. } => -4,
         }
     }
 
@@ -41,12 +45,22 @@ impl Answer {
             // Python: print(f'user%{userid}Commodity has been killed in seconds, no repetition!')
             Answer::Repeat => "already bought; one each".into(),
             Answer::Conflict => "lost the race; the stock changed after WATCH".into(),
+            Answer::NotOpen { opens_in_ms } => {
+                format!(
+                    "not open yet; opens in {:.1} s",
+                    opens_in_ms as f64 / 1000.0
+                )
+            }
         }
     }
 
     /// The buyer's answer. Python: return jsonify(user_id=userid, response_num=...)
     pub fn json(self, user_id: &str) -> Value {
-        json!({ "user_id": user_id, "response_num": self.code() })
+        let mut answer = json!({ "user_id": user_id, "response_num": self.code() });
+        if let Answer::NotOpen { opens_in_ms } = self {
+            answer["opens_in_ms"] = opens_in_ms.into();
+        }
+        answer
     }
 }
 

@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use crate::beyond::output::{LINES_WAITING, OUTPUT_WAIT, span};
 use crate::beyond::replicas::Replicas;
 use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
+use crate::opening::{self, Opens};
 use crate::pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
 use crate::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
 use crate::sale::{MARK_EVERY, MARK_LASTS};
@@ -61,6 +62,19 @@ pub struct Config {
     /// Items on sale at start.
     #[arg(long, default_value_t = 500)]
     pub stock: u32,
+
+    /// Seconds from the start until the sale opens (by Redis's clock, so
+    /// servers that --join agree); until then a purchase answers -4, not
+    /// open yet, and buys nothing. The tutorial's sale is open at once.
+    #[arg(long, value_name = "SECONDS", value_parser = opening::seconds_from_now,
+          conflicts_with_all = ["opens_at", "join"])]
+    pub opens_in: Option<u64>,
+
+    /// When the sale opens: a time of day (14:30 or 14:30:15, the next to
+    /// come, in this machine's time zone) or RFC 3339
+    /// (2026-11-30T14:30:00+01:00).
+    #[arg(long, value_name = "TIME", value_parser = opening::time, conflicts_with = "join")]
+    pub opens_at: Option<i64>,
 
     // Python: userid = baseid + str(random.randint(0, 100000))
     /// Largest random number appended to the submitted id; 0 appends none, so
@@ -152,6 +166,15 @@ impl Config {
             .after_help(fixed_limits())
             .get_matches();
         Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    }
+
+    /// `--opens-in` or `--opens-at`.
+    pub fn opens(&self) -> Opens {
+        match (self.opens_in, self.opens_at) {
+            (Some(ms), _) => Opens::In(ms),
+            (None, Some(at)) => Opens::At(at),
+            (None, None) => Opens::Now,
+        }
     }
 
     /// `--replicas` and `--replica-timeout`.

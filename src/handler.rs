@@ -9,6 +9,7 @@ use tiny_http::{Request, ResponseBox};
 use crate::beyond::replicas::Replicas;
 use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::http::{self, Cause, Route};
+use crate::opening::Opening;
 use crate::pool::Pool;
 use crate::purchase::Purchase;
 use crate::report::Report;
@@ -75,10 +76,14 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
 /// `/seckill/stats`: the sale as Redis holds it, and this server's counters.
 fn stats(app: &App) -> ResponseBox {
     match on_redis(app, |con| Tally::read(con)?.ok_or(Trouble::NoSale)) {
-        Ok(sale) => http::json(
-            200,
-            &app.report.to_json(app.purchase.strategy.name(), &sale),
-        ),
+        Ok(sale) => {
+            let mut stats = app.report.to_json(app.purchase.strategy.name(), &sale);
+            let opening = Opening::to_json(app.sale.opening.as_ref());
+            for field in ["opens_at", "opens_in_ms"] {
+                stats[field] = opening[field].clone();
+            }
+            http::json(200, &stats)
+        }
         Err(trouble) => answer_trouble(&trouble, None),
     }
 }

@@ -24,6 +24,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`trouble`] | why Redis gave no answer during a request: the words and `cause` of each 503 |
+//! | [`opening`] | the moment the sale opens (`--opens-in`, `--opens-at`), by Redis's clock |
 //! | [`seller`] | this server's mark on its sale (`mark.lua`), so a start elsewhere sees it; /readyz's test |
 //! | [`beyond::checks`] | the pool's connections, checked only when in doubt |
 //! | [`beyond::clients`] | a Redis full of clients (`maxclients`), said once |
@@ -67,6 +68,7 @@ pub mod form;
 pub mod handler;
 pub mod http;
 pub mod lifecycle;
+pub mod opening;
 pub mod pool;
 pub mod purchase;
 pub mod report;

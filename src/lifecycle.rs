@@ -9,17 +9,20 @@ use std::time::Instant;
 
 use redis::Connection;
 
-use crate::beyond::output::{print_report, warn};
+use crate::beyond::output::{print, print_report, warn};
+use crate::opening::{Opening, Opens};
 use crate::pool::{Pool, Redis};
 use crate::report::Report;
 use crate::sale::{self, Ended, ReadError, Sale, Start, Tally, keys};
 use crate::trouble::Trouble;
 
-/// How to open the sale: `--join`, else a fresh one of `stock` (`--stock`)
-/// that replaces one others still sell only with `replace` (`--replace`).
-pub struct Opening {
+/// How to begin: `--join`, else a fresh sale of `stock` (`--stock`),
+/// open at `opens` (`--opens-in`, `--opens-at`), that replaces one others
+/// still sell only with `replace` (`--replace`).
+pub struct Begin {
     pub join: bool,
     pub stock: u32,
+    pub opens: Opens,
     pub replace: bool,
 }
 
@@ -28,14 +31,36 @@ pub struct Opening {
 pub fn open(
     redis: &Redis,
     con: &mut Connection,
-    opening: &Opening,
+    begin: &Begin,
     seller: &str,
 ) -> Result<Sale, Box<dyn Error>> {
-    if opening.join {
+    let sale = open_or_join(redis, con, begin, seller)?;
+    if let Some(wait) = sale.opening.as_ref().and_then(Opening::wait) {
+        let at = sale
+            .opening
+            .as_ref()
+            .map(Opening::to_rfc3339)
+            .unwrap_or_default();
+        print(format!(
+            "seckill: the sale opens at {at}, in {:.1} s; until then a purchase answers -4 \
+             (not open yet) and buys nothing",
+            wait.as_secs_f64()
+        ));
+    }
+    Ok(sale)
+}
+
+fn open_or_join(
+    redis: &Redis,
+    con: &mut Connection,
+    begin: &Begin,
+    seller: &str,
+) -> Result<Sale, Box<dyn Error>> {
+    if begin.join {
         let joined = sale::join(con, seller).map_err(|err| read_failed(redis, err))?;
         return Ok(joined.ok_or_else(|| no_sale(redis))?);
     }
-    let started = sale::start(con, opening.stock, seller, opening.replace);
+    let started = sale::start(con, begin.stock, begin.opens, seller, begin.replace);
     match started.map_err(|err| redis.failed(err))? {
         Start::Started { sale, replaced } => {
             // The tutorial starts afresh each time; say what that replaced.

@@ -9,7 +9,7 @@ use seckill::beyond::output::{self, OUTPUT_WAIT, print, warn};
 use seckill::beyond::renewal::Renewal;
 use seckill::config::Config;
 use seckill::handler::{self, App};
-use seckill::lifecycle::{self, Opening};
+use seckill::lifecycle::{self, Begin};
 use seckill::pool::{Pool, Redis};
 use seckill::purchase::{self, Purchase};
 use seckill::report::Report;
@@ -44,22 +44,18 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
 
     // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
     let seller = server::seller_name(http.addr());
-    let (join, stock, replace) = (config.join, config.stock, config.replace);
-    let sale = lifecycle::open(
-        &redis,
-        &mut con,
-        &Opening {
-            join,
-            stock,
-            replace,
-        },
-        &seller,
-    )?;
+    let begin = Begin {
+        join: config.join,
+        stock: config.stock,
+        opens: config.opens(),
+        replace: config.replace,
+    };
+    let sale = lifecycle::open(&redis, &mut con, &begin, &seller)?;
     drop(con); // the pool's connections serve from here on
 
     let app = Arc::new(App {
         pool,
-        purchase: Purchase::new(config.strategy, config.retries, replicas, &sale.id),
+        purchase: Purchase::new(config.strategy, config.retries, replicas, &sale),
         sale,
         replicas,
         suffix_max: config.suffix_max,
@@ -71,10 +67,12 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
 
     // Python: app.run(host='', port=5000), listening since the start
     let serving = Arc::clone(&app);
-    let (addr, joined) = (http.addr(), if config.join { ", joined" } else { "" });
+    let joined = if config.join { ", joined" } else { "" };
     print(format!(
-        "seckill: listening on {addr}; open http://{addr}/seckill (strategy {}, Redis {}{joined}); \
-         Ctrl-C stops and prints the winners",
+        "seckill: listening on {}; open {} (strategy {}, Redis {}{joined}); Ctrl-C stops and \
+         prints the winners",
+        http.addr(),
+        server::page_urls(http.addr()).join(" or "),
         config.strategy.name(),
         redis.at
     ));

@@ -14,7 +14,7 @@ use crate::beyond::clients::{self, MAXCLIENTS_REACHED, Refusals};
 use crate::beyond::output::span;
 use crate::beyond::permits::Permits;
 use crate::beyond::sentinel::{self, Sentinels};
-use crate::trouble::Trouble;
+use crate::trouble::{START_REDIS_AGAIN, Trouble};
 
 /// Connections kept open at most: more than `ab -c 100` holds at once.
 pub const POOL_SIZE: u32 = 256;
@@ -228,7 +228,7 @@ impl Pool {
                      in a few seconds"
                 )
             } else {
-                format!("no connection to Redis within {wait}: {err}")
+                format!("no connection to Redis within {wait}: {err}; {START_REDIS_AGAIN}")
             })
         })?;
         let result = work(&mut pooled.con);

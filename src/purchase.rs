@@ -12,8 +12,9 @@ use redis::{Connection, Script};
 use crate::answer::{Answer, Outcome};
 use crate::beyond::permits::Permits;
 use crate::beyond::replicas::Replicas;
+use crate::opening::Opening;
 use crate::pool::Pool;
-use crate::sale::{keys, whole_number};
+use crate::sale::{Sale, keys, whole_number};
 use crate::trouble::Trouble;
 
 /// How a purchase is made: `--strategy`.
@@ -62,6 +63,8 @@ pub struct Purchase {
     replicas: Replicas,
     /// The id of the sale this server sells: it buys from no other.
     sale: String,
+    /// When the sale opens, if not at once.
+    opening: Option<Opening>,
 }
 
 /// Gets Redis ready for `strategy`: the Lua script loaded when it needs
@@ -80,18 +83,24 @@ pub fn prepare(
 
 impl Purchase {
     /// Purchases for the sale `sale`, made the way of `strategy`.
-    pub fn new(strategy: Strategy, retries: u32, replicas: Replicas, sale: &str) -> Purchase {
+    pub fn new(strategy: Strategy, retries: u32, replicas: Replicas, sale: &Sale) -> Purchase {
         Purchase {
             strategy,
             retries,
             racers: Permits::new(RACERS_AT_ONCE),
             replicas,
-            sale: sale.to_string(),
+            sale: sale.id.clone(),
+            opening: sale.opening,
         }
     }
 
     /// Makes one purchase for `user_id`.
     pub fn buy(&self, pool: &Pool, user_id: &str) -> Result<Outcome, Trouble> {
+        // Before the opening, nothing is asked of Redis (see `opening`).
+        if let Some(wait) = self.opening.as_ref().and_then(Opening::wait) {
+            let opens_in_ms = wait.as_millis() as u64;
+            return Ok(Answer::NotOpen { opens_in_ms }.into());
+        }
         // watch-retry takes a turn first, before a connection that would sit idle meanwhile.
         let racing = self.strategy == Strategy::WatchRetry;
         let _turn = racing

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use redis::{Connection, RedisError, Script};
 
 use crate::beyond::output::warn;
+use crate::opening::{Opening, Opens};
 
 /// The Redis keys of a sale: the only place their names are written.
 pub mod keys {
@@ -33,6 +34,10 @@ pub mod keys {
     /// (ms, by Redis's clock): a server renews its mark while it runs, so a
     /// fresh start can tell that others still sell.
     pub const SELLERS: &str = "commodity:sellers";
+
+    /// When the sale opens, in ms since 1970 by Redis's clock; none when
+    /// it opened at its start.
+    pub const OPENS_AT: &str = "commodity:opens";
 }
 
 /// How long a server's mark lasts unless renewed; a stopped server removes
@@ -95,11 +100,13 @@ impl From<BadStock> for ReadError {
     }
 }
 
-/// A sale this server sells: its id, and this server's name in the marks.
+/// A sale this server sells: its id, this server's name in the marks, and
+/// when it opens, if not at once.
 #[derive(Debug, Clone)]
 pub struct Sale {
     pub id: String,
     pub seller: String,
+    pub opening: Option<Opening>,
 }
 
 /// What a fresh start met.
@@ -128,30 +135,41 @@ static START: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("star
 pub fn start(
     con: &mut Connection,
     stock: u32,
+    opens: Opens,
     seller: &str,
     replace: bool,
 ) -> Result<Start, RedisError> {
-    let sale = Sale {
+    let mut sale = Sale {
         id: new_sale_id(),
         seller: seller.to_string(),
+        opening: None,
+    };
+    let opens = match opens {
+        Opens::Now => String::new(),
+        Opens::In(ms) => format!("in:{ms}"),
+        Opens::At(ms) => format!("at:{ms}"),
     };
     // When each mark seen first would lapse, to tell a renewed one.
     let mut first_seen: Vec<(String, Instant)> = Vec::new();
     loop {
-        let (started, names, lefts, initial, remaining, winners): StartReply = START
-            .key(keys::STOCK)
-            .key(keys::INITIAL_STOCK)
-            .key(keys::WINNERS)
-            .key(keys::SALE_ID)
-            .key(keys::SELLERS)
-            .arg(stock)
-            .arg(&sale.id)
-            .arg(&sale.seller)
-            .arg(MARK_LASTS.as_millis() as u64)
-            .arg(if replace { "replace" } else { "" })
-            .arg(keys::PLACEHOLDER)
-            .invoke(con)?;
+        let (started, names, lefts, initial, remaining, winners, opening, redis_now): StartReply =
+            START
+                .key(keys::STOCK)
+                .key(keys::INITIAL_STOCK)
+                .key(keys::WINNERS)
+                .key(keys::SALE_ID)
+                .key(keys::SELLERS)
+                .key(keys::OPENS_AT)
+                .arg(stock)
+                .arg(&sale.id)
+                .arg(&sale.seller)
+                .arg(MARK_LASTS.as_millis() as u64)
+                .arg(if replace { "replace" } else { "" })
+                .arg(keys::PLACEHOLDER)
+                .arg(&opens)
+                .invoke(con)?;
         if started {
+            sale.opening = opening.map(|at| Opening::new(at, redis_now));
             let replaced = remaining.map(|remaining| {
                 let of = initial.as_deref().unwrap_or("?");
                 format!("winners {winners}, left {remaining} of {of}")
@@ -194,14 +212,16 @@ pub fn start(
 }
 
 /// Whether a fresh start set up the sale, the others' names and the marks'
-/// times left (ms), and the sale it replaced: initial stock, stock left,
-/// winners.
+/// times left (ms), the sale it replaced (initial stock, stock left,
+/// winners), the opening and Redis's clock (ms since 1970).
 type StartReply = (
     bool,
     Vec<String>,
     Vec<i64>,
     Option<String>,
     Option<String>,
+    i64,
+    Option<i64>,
     i64,
 );
 
@@ -219,16 +239,24 @@ pub fn join(con: &mut Connection, seller: &str) -> Result<Option<Sale>, ReadErro
     if Tally::read(con)?.is_none() {
         return Ok(None);
     }
-    let (id,): (String,) = redis::pipe()
+    let (id, opens, (seconds, micros)): (String, Option<i64>, (i64, i64)) = redis::pipe()
         .cmd("SET")
         .arg(keys::SALE_ID)
         .arg(new_sale_id())
         .arg("NX")
         .ignore()
         .get(keys::SALE_ID)
+        .get(keys::OPENS_AT)
+        .cmd("TIME")
         .query(con)?;
+    let redis_now = seconds * 1000 + micros / 1000;
+    let opening = opens.map(|at| Opening::new(at, redis_now));
     let seller = seller.to_string();
-    Ok(Some(Sale { id, seller }))
+    Ok(Some(Sale {
+        id,
+        seller,
+        opening,
+    }))
 }
 
 /// Takes this server's mark off the sale, as it stops.

@@ -12,7 +12,7 @@
 //! behind another connection's, and none is handed from thread to thread.
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -144,6 +144,30 @@ pub fn seller_name(addr: SocketAddr) -> String {
     }
 }
 
+/// The pages a user can open on `addr`: on an address of all interfaces
+/// (`0.0.0.0`, `::`), one for each address of this machine's that fits,
+/// the loopback last, since `http://0.0.0.0:5000` opens nowhere else.
+pub fn page_urls(addr: SocketAddr) -> Vec<String> {
+    let url = |ip: IpAddr| format!("http://{}/seckill", SocketAddr::new(ip, addr.port()));
+    if !addr.ip().is_unspecified() {
+        return vec![url(addr.ip())];
+    }
+    let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|interface| !interface.is_link_local())
+        .map(|interface| interface.ip())
+        // A socket bound to `::` takes IPv4 too (on Linux, by default).
+        .filter(|ip| ip.is_ipv4() || addr.is_ipv6())
+        .collect();
+    ips.sort_by_key(|ip| (ip.is_loopback(), ip.is_ipv6()));
+    ips.dedup();
+    if ips.is_empty() {
+        ips.push(IpAddr::from([127, 0, 0, 1]));
+    }
+    ips.into_iter().map(url).collect()
+}
+
 /// A listening socket of our own, kept so a stop can close it.
 fn bind_to(addr: &str) -> Result<(TcpListener, Socket), String> {
     let failed = |err: io::Error| {
@@ -206,12 +230,14 @@ fn stop(server: &Server, socket: &Socket, in_flight: &AtomicUsize, stop_wait: Du
     // Wakes tiny_http's accept loop with an error, and it ends.
     let _ = socket.shutdown(Shutdown::Read);
     let wait = span(stop_wait);
-    if count() > 0 {
-        let waiting = count();
-        print(format!(
-            "seckill: stopping; waiting up to {wait} for {waiting} requests in flight"
-        ));
-    }
+    // Said at once: the wait below can last seconds, and a silent Ctrl-C
+    // looks like a hang.
+    let (waiting, open) = (count(), server.num_connections());
+    print(format!(
+        "seckill: stopping: letting {waiting} requests in flight finish (up to {wait}) and \
+         answering 503 closing on {open} open connections (up to {}); the winners follow",
+        span(STOP_GRACE.min(stop_wait))
+    ));
     let started = Instant::now();
     // Open connections may still send a request, for STOP_GRACE; with none,
     // nothing is left to wait for.

@@ -1,11 +1,14 @@
 -- A fresh sale in one step: the tutorial's SET commodity:num 500 and
 -- SADD user:id null, done only when no other server's mark is live (or
 -- ARGV[5] is "replace"), so a running sale is never wiped by mistake.
--- KEYS: commodity:num, commodity:initial, user:id, commodity:sale, commodity:sellers
+-- KEYS: commodity:num, commodity:initial, user:id, commodity:sale,
+--       commodity:sellers, commodity:opens
 -- ARGV: the stock, the new sale's id, this server's name, how long its mark
---       lasts (ms), "replace" or "", the placeholder member of user:id
+--       lasts (ms), "replace" or "", the placeholder member of user:id,
+--       the opening: "" (at once), "in:MS" (from now) or "at:MS" (since 1970)
 -- Returns {started, others' names, their marks' ms left, the replaced
--- sale's initial stock, stock left and winners}.
+-- sale's initial stock, stock left and winners, the opening (ms since 1970,
+-- or false), Redis's clock now (ms)}.
 local now = redis.call('TIME')
 now = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
@@ -17,7 +20,7 @@ if ARGV[5] ~= 'replace' then
       names[#names + 1] = marks[i]
       lefts[#lefts + 1] = tonumber(marks[i + 1]) - now
     end
-    return {0, names, lefts, false, false, 0}
+    return {0, names, lefts, false, false, 0, false, now}
   end
 end
 local initial = redis.call('GET', KEYS[2])
@@ -30,4 +33,15 @@ redis.call('SADD', KEYS[3], ARGV[6])
 redis.call('SET', KEYS[4], ARGV[2])
 redis.call('DEL', KEYS[5])
 redis.call('ZADD', KEYS[5], now + tonumber(ARGV[4]), ARGV[3])
-return {1, {}, {}, initial, stock, winners}
+local opens = false
+if ARGV[7]:sub(1, 3) == 'in:' then
+  opens = now + tonumber(ARGV[7]:sub(4))
+elseif ARGV[7]:sub(1, 3) == 'at:' then
+  opens = tonumber(ARGV[7]:sub(4))
+end
+if opens then
+  redis.call('SET', KEYS[6], opens)
+else
+  redis.call('DEL', KEYS[6])
+end
+return {1, {}, {}, initial, stock, winners, opens, now}

@@ -13,6 +13,11 @@ use crate::beyond::replicas::Unconfirmed;
 use crate::http::Cause;
 use crate::sale::{BadStock, ReadError, keys};
 
+/// The next step when Redis went away, said the same everywhere: a Redis
+/// started again with its data brings the sale back.
+pub const START_REDIS_AGAIN: &str =
+    "start Redis again (with its data: scripts/redis-dev.sh keeps it), and the sale goes on";
+
 /// Why Redis gave no answer about the sale.
 #[derive(Debug)]
 pub enum Trouble {
@@ -48,7 +53,7 @@ const BAD_STOCK: &str = "BADSTOCK";
 impl From<RedisError> for Trouble {
     fn from(err: RedisError) -> Trouble {
         // A transaction Redis refused says why in its commands' errors: a
-        // replica's READONLY, print, inside the EXECABORT.
+        // replica's READONLY, say, inside the EXECABORT.
         let inner = err.clone().into_server_errors();
         let first = inner.as_deref().and_then(<[_]>::first);
         let code = first.map_or(err.code(), |(_, inner)| Some(inner.code()));
@@ -74,6 +79,12 @@ impl From<RedisError> for Trouble {
                 "Redis refuses the sale: the server is a replica now, after a failover; \
                  try again in a few seconds ({err})"
             ),
+            _ if err.is_connection_dropped()
+                || err.is_connection_refusal()
+                || err.is_io_error() =>
+            {
+                format!("Redis failed: {err}; {START_REDIS_AGAIN}")
+            }
             _ => format!("Redis failed: {err}"),
         })
     }
@@ -104,9 +115,13 @@ impl fmt::Display for Trouble {
                 span(*wait)
             ),
             Trouble::Redis(what) | Trouble::Unreplicated { what, .. } => f.write_str(what),
+            // The right step first: a Redis started again with its data brings
+            // the sale back; a fresh start of seckill throws it away.
             Trouble::NoSale => write!(
                 f,
-                "no sale is set up in Redis ({} is missing); restart seckill to start one",
+                "no sale is set up in Redis ({} is missing): if Redis restarted without its \
+                 data, start it again with its data (scripts/redis-dev.sh keeps it) and the \
+                 sale comes back; to start a fresh sale instead, restart seckill",
                 keys::STOCK
             ),
             Trouble::BadStock(bad) => write!(f, "nothing can be sold: {bad}"),

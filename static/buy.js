@@ -7,6 +7,7 @@ export const ANSWERS = {
   [-1]: "sold out: the sale is over.",
   [-2]: "already bought: one each.",
   [-3]: "lost the race: the stock changed under WATCH, try again.",
+  [-4]: "not open yet: nothing bought; wait for the opening.",
 };
 
 export const UNREACHABLE =
@@ -47,7 +48,8 @@ export function problem(status, body) {
   switch (body.cause) {
     case "redis":
       return `Redis, where the sale is kept, is not answering, so the sale cannot go on (${said}). ` +
-        "Start redis-server, or wait for a failover to end; the page recovers by itself.";
+        "Start Redis again with its data (scripts/redis-dev.sh keeps it), or wait for a failover " +
+        "to end; the page recovers by itself.";
     case "busy":
       return `The server is busy with the buyers ahead of you (${said}). Try again in a moment.`;
     case "maybe_sold":
@@ -55,7 +57,8 @@ export function problem(status, body) {
     case "unreplicated":
       return `Sold on the Redis master, but no replica confirmed it in time: a failover could still lose it (${said}).`;
     case "no_sale":
-      return `No sale is set up in Redis (${said}).`;
+      // The server's words say what to do, the right step first.
+      return `No sale is set up in Redis: ${said}.`;
     case "bad_stock":
       return `Nothing can be sold: the stock in Redis is not a whole number (${said}).`;
     case "replaced":

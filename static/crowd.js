@@ -18,7 +18,7 @@ document.getElementById("crowd").addEventListener("submit", async (event) => {
   }
   // Ids built from the user ID, one per buyer, as ab's postfile with a suffix.
   const base = user.value.trim() || "crowd";
-  const counts = { 1: 0, [-1]: 0, [-2]: 0, [-3]: 0 };
+  const counts = { 1: 0, [-1]: 0, [-2]: 0, [-3]: 0, [-4]: 0 };
   let maybe = 0, unconfirmed = 0, refused = 0, unreachable = 0, firstProblem = "";
   const started = performance.now();
   fire.disabled = true;
@@ -46,7 +46,8 @@ document.getElementById("crowd").addEventListener("submit", async (event) => {
   }));
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   tally.textContent = `Crowd of ${n} in ${seconds} s: ${counts[1]} bought, ${counts[-1]} sold out, ` +
-    `${counts[-2]} repeat, ${counts[-3]} lost the race, ${maybe} maybe bought, ` +
+    `${counts[-2]} repeat, ${counts[-3]} lost the race, ${counts[-4]} before the opening, ` +
+    `${maybe} maybe bought, ` +
     `${unconfirmed} not yet on a replica, ${refused} refused, ` +
     `${unreachable} unanswered.` +
     (firstProblem ? ` ${firstProblem}` : "");

@@ -2,6 +2,7 @@
 // the page is visible, and shows the figures and the chart.
 import { UNREACHABLE, get, problem } from "./buy.js";
 import { Chart } from "./chart.js";
+import { showOpening } from "./opening.js";
 
 const POLL_MS = 500;
 
@@ -19,6 +20,7 @@ const FIELDS = {
   errors: "errors",
   "maybe-sold": "maybe_sold",
   unreplicated: "unreplicated",
+  "not-open": "not_open",
 };
 
 const note = document.getElementById("live-note");
@@ -47,6 +49,7 @@ function show(stats) {
   for (const [id, field] of Object.entries(FIELDS)) {
     document.getElementById(id).textContent = String(stats[field]);
   }
+  showOpening(stats);
   chart.add(Date.now(), stats);
   note.classList.remove("problem");
   note.textContent = `Live: updated at ${new Date().toLocaleTimeString()}.`;

@@ -30,7 +30,8 @@ document.getElementById("buy").addEventListener("submit", async (event) => {
   }
   if ("response_num" in body) {
     rep.textContent = `POST submitted the user ID prefix ${id}; the server answered ${body.response_num}`;
-    res.textContent = `user ${body.user_id}: ${ANSWERS[body.response_num] ?? "an unknown answer"}`;
+    const wait = body.response_num === -4 ? ` It opens in ${(body.opens_in_ms / 1000).toFixed(1)} s.` : "";
+    res.textContent = `user ${body.user_id}: ${ANSWERS[body.response_num] ?? "an unknown answer"}${wait}`;
   } else {
     rep.textContent = `POST submitted the user ID prefix ${id}; the server answered HTTP ${status}`;
     res.textContent = `user ${body.user_id ?? id}: ${problem(status, body)}`;

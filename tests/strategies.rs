@@ -157,10 +157,15 @@ fn stats_agree_with_redis_after_a_load() {
             "errors",
             "maybe_sold",
             "unreplicated",
+            "not_open",
+            "opens_at",
+            "opens_in_ms",
         ];
         assert_eq!(fields, HashSet::from(expected), "{strategy}");
         let (winners, remaining) = sale(&redis);
         assert_eq!(stats["strategy"], strategy);
+        assert!(stats["opens_at"].is_null(), "open from its start: {stats}");
+        assert_eq!(stats["not_open"], 0, "{stats}");
         assert_eq!(stats["initial_stock"], STOCK);
         assert_eq!(stats["remaining"], remaining, "{strategy}");
         assert_eq!(stats["winners"], winners.len(), "{strategy}");

@@ -1,0 +1,150 @@
+//! The moment a sale opens (`--opens-in`, `--opens-at`): real flash sales
+//! open at a set time, and a class wants to see every click land in the
+//! same second. The tutorial's sale is open from the start.
+//!
+//! The moment is kept in Redis with the sale, as Redis's clock reads it,
+//! so servers that `--join` agree. Each server reads Redis's clock once, at
+//! start or join, and counts from there on its own steady clock: a purchase
+//! costs no extra round trip, and no server's wall clock is asked.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Local, NaiveTime, SecondsFormat, TimeZone};
+use serde_json::{Value, json};
+
+/// When a fresh sale opens, as asked at start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opens {
+    /// At once, as in the tutorial.
+    Now,
+    /// This many ms after the start, by Redis's clock.
+    In(u64),
+    /// At this time, in ms since the Unix epoch.
+    At(i64),
+}
+
+/// A sale's opening as one server sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Opening {
+    /// In ms since the Unix epoch, by Redis's clock.
+    pub at_ms: i64,
+    /// The same moment on this server's steady clock.
+    at: Instant,
+}
+
+impl Opening {
+    /// The opening at `at_ms`, seen when Redis's clock read `redis_now_ms`.
+    pub fn new(at_ms: i64, redis_now_ms: i64) -> Opening {
+        let now = Instant::now();
+        let ahead = Duration::from_millis(at_ms.saturating_sub(redis_now_ms).max(0) as u64);
+        Opening {
+            at_ms,
+            at: now + ahead,
+        }
+    }
+
+    /// How long until it opens; None once open.
+    pub fn wait(&self) -> Option<Duration> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// The opening for `/seckill/stats`: when (RFC 3339, this machine's
+    /// time zone) and in how many ms (0 once open).
+    pub fn to_json(opening: Option<&Opening>) -> Value {
+        let opens_in_ms = opening
+            .and_then(Opening::wait)
+            .map_or(0, |w| w.as_millis() as u64);
+        json!({
+            "opens_at": opening.map(Opening::to_rfc3339),
+            "opens_in_ms": opens_in_ms,
+        })
+    }
+
+    /// When it opens, as RFC 3339 in this machine's time zone.
+    pub fn to_rfc3339(&self) -> String {
+        Local.timestamp_millis_opt(self.at_ms).single().map_or_else(
+            || self.at_ms.to_string(),
+            |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+        )
+    }
+}
+
+/// `--opens-in`: a number of seconds, at most a day; in ms.
+pub fn seconds_from_now(text: &str) -> Result<u64, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if (0.0..=86_400.0).contains(&seconds) {
+        Ok((seconds * 1000.0).round() as u64)
+    } else {
+        Err(format!(
+            "{text} s: give a number of seconds from 0 to a day"
+        ))
+    }
+}
+
+/// `--opens-at`: a time of day (`14:30`, `14:30:15`: its next coming, in
+/// this machine's time zone) or RFC 3339 (`2026-11-30T14:30:00+01:00`); in
+/// ms since the Unix epoch. A moment past is refused.
+pub fn time(text: &str) -> Result<i64, String> {
+    let now = Local::now();
+    let at = if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        at.timestamp_millis()
+    } else {
+        let time = NaiveTime::parse_from_str(text, "%H:%M:%S")
+            .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
+            .map_err(|_| {
+                format!(
+                    "`{text}` is neither a time of day (14:30 or 14:30:15) nor RFC 3339 \
+                     (2026-11-30T14:30:00+01:00)"
+                )
+            })?;
+        let today = now.date_naive().and_time(time);
+        let next = [today, today + chrono::Days::new(1)]
+            .into_iter()
+            .filter_map(|day| Local.from_local_datetime(&day).earliest())
+            .find(|at| *at > now)
+            .ok_or_else(|| format!("`{text}`: no such time of day comes in this time zone"))?;
+        next.timestamp_millis()
+    };
+    if at <= now.timestamp_millis() {
+        return Err(format!("`{text}` is past; give a time to come"));
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_of_day_and_rfc3339_are_understood() {
+        let now = Local::now().timestamp_millis();
+        let at = time("23:59:59").unwrap();
+        assert!(at > now && at <= now + 86_400_000, "{at} against {now}");
+        assert!(time("12:00").unwrap() > now);
+        assert_eq!(time("2999-01-01T00:00:00Z").unwrap(), 32_472_144_000_000);
+        assert!(time("2000-01-01T00:00:00Z").unwrap_err().contains("past"));
+        assert!(time("noon").unwrap_err().contains("neither"));
+    }
+
+    #[test]
+    fn seconds_are_read_as_ms() {
+        assert_eq!(seconds_from_now("30"), Ok(30_000));
+        assert_eq!(seconds_from_now("0.5"), Ok(500));
+        assert!(seconds_from_now("-1").is_err());
+        assert!(seconds_from_now("ten").is_err());
+    }
+
+    #[test]
+    fn an_opening_counts_down_then_is_open() {
+        let opening = Opening::new(10_000, 9_950);
+        let wait = opening.wait().expect("50 ms to go");
+        assert!(wait <= Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(opening.wait(), None);
+        assert_eq!(Opening::to_json(None)["opens_in_ms"], 0);
+        assert!(Opening::to_json(None)["opens_at"].is_null());
+    }
+}

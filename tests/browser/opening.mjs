@@ -1,0 +1,88 @@
+// A class at the opening, in a real headless Chromium: a crowd of pages,
+// each with its own student's id, sees the countdown with its buttons off,
+// and clicks as soon as the buttons come on. Run by tests/browser.rs, which
+// starts Redis and seckill (lua, --opens-in, --suffix-max 0) and passes:
+//   node opening.mjs BASE_URL PAGES SCREENSHOT_DIR
+// Exits non-zero, saying which step failed, on the first failure.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const [base, pagesText, shots] = process.argv.slice(2);
+const PAGES = Number(pagesText);
+const STEP_MS = 30_000;
+setTimeout(() => fail("the opening test took over 120 s"), 120_000).unref();
+
+function fail(why) {
+  console.error(`opening test failed: ${why}`);
+  process.exit(1);
+}
+
+function check(ok, what) {
+  if (!ok) fail(what);
+  console.log(`ok: ${what}`);
+}
+
+const profile = mkdtempSync(join(tmpdir(), "seckill-chromium-"));
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  viewport: { width: 1000, height: 900 },
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    // Tabs in the background keep their timers, as a class's own screens do.
+    "--disable-background-timer-throttling", "--disable-renderer-backgrounding"],
+}).catch((err) => fail(`cannot start Chromium: ${err.message}`));
+
+try {
+  await run();
+} catch (err) {
+  fail(err.message);
+} finally {
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+async function run() {
+  const problems = [];
+  const pages = [];
+  for (let i = 0; i < PAGES; i++) {
+    const page = i === 0 ? (browser.pages()[0] ?? (await browser.newPage())) : await browser.newPage();
+    page.setDefaultTimeout(STEP_MS);
+    page.on("pageerror", (err) => problems.push(`page ${i}: uncaught: ${err.message}`));
+    await page.goto(`${base}/seckill`);
+    await page.getByLabel("User ID", { exact: true }).fill(`student${i + 1}`);
+    pages.push(page);
+  }
+  const first = pages[0];
+  check(await first.locator("#submit").isDisabled(),
+    "the pages opened before the opening (else give --opens-in more time)");
+  await first.waitForFunction(() => /opens at .*: in \d+\.\d s/.test(document.getElementById("opening").textContent));
+  check(true, `countdown: ${await first.locator("#opening").textContent()}`);
+  check(await first.locator("#submit").isDisabled(), "the buy button is off before the opening");
+  check(await first.locator("#crowd-fire").isDisabled(), "the crowd button is off before the opening");
+  await first.screenshot({ path: join(shots, "seckill-countdown.png"), fullPage: true });
+  console.log(`ok: screenshot of the countdown in ${join(shots, "seckill-countdown.png")}`);
+
+  // Each student clicks the moment the button comes on.
+  const clicked = await Promise.all(pages.map(async (page) => {
+    const button = page.locator("#submit");
+    await button.waitFor({ state: "visible" });
+    await page.waitForFunction(() => !document.getElementById("submit").disabled, null, { polling: 10 });
+    const at = Date.now();
+    await button.click();
+    await page.waitForFunction(() => document.getElementById("res").textContent !== "");
+    return { at, res: await page.locator("#res").textContent() };
+  }));
+  const bought = clicked.filter(({ res }) => res.endsWith("bought one!")).length;
+  const early = clicked.filter(({ res }) => res.includes("not open yet")).length;
+  const spread = Math.max(...clicked.map((c) => c.at)) - Math.min(...clicked.map((c) => c.at));
+  check(bought === PAGES, `${bought} of ${PAGES} pages bought at the opening (${early} too early), ` +
+    `their clicks within ${spread} ms`);
+  check((await first.locator("#opening").textContent()).includes("open"), "the page says the sale is open");
+  await first.waitForFunction((n) => document.getElementById("winners").textContent === String(n), PAGES);
+  check(true, `the live figures show ${PAGES} winners`);
+  await first.screenshot({ path: join(shots, "seckill-opened.png"), fullPage: true });
+  console.log(`ok: screenshot after the opening in ${join(shots, "seckill-opened.png")}`);
+  check(problems.length === 0, `no page errors${problems.length ? `: ${problems.join("; ")}` : ""}`);
+}
