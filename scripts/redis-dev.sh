@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 need redis-server redis-server
 url=$(redis_url)
 if redis_answers "$url"; then
-  echo "Redis already answers at $url"
+  echo "Redis already answers at $url: not starting another. If it is not the one" \
+    "that keeps the sale's data (an empty one started elsewhere), stop it with" \
+    "\`redis-cli -u $url shutdown\` and run this again."
   exit 0
 fi
 address=${url#*://}

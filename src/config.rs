@@ -210,11 +210,7 @@ fn fixed_limits() -> String {
         max_drain: drain,
         ..
     } = tiny_http::Limits::default();
-    let (turn, reply, race) = (
-        CHECKOUT_TIMEOUT.as_millis(),
-        IO_TIMEOUT.as_millis(),
-        TURN_WAIT.as_millis(),
-    );
+    let (turn, reply, race) = (span(CHECKOUT_TIMEOUT), span(IO_TIMEOUT), span(TURN_WAIT));
     let output = OUTPUT_WAIT.as_secs();
     let (mark_every, mark_lasts) = (MARK_EVERY.as_secs(), MARK_LASTS.as_secs());
     format!(
@@ -226,9 +222,9 @@ fn fixed_limits() -> String {
          an unread rest of a body up to {drain} bytes is read and thrown away, a larger one \
          closes the connection;\n  \
          {POOL_AT_START} Redis connections opened at start, more as the load needs them \
-         up to {POOL_SIZE}, taken in turn: a buyer waits {turn} ms for one (503 busy), and \
-         {reply} ms for each reply of Redis;\n  \
-         watch-retry lets {RACERS_AT_ONCE} buyers race at once, each waiting {race} ms for a \
+         up to {POOL_SIZE}, taken in turn: a buyer waits {turn} for one (503 busy), and \
+         {reply} for each reply of Redis;\n  \
+         watch-retry lets {RACERS_AT_ONCE} buyers race at once, each waiting {race} for a \
          turn (503 busy);\n  \
          a server's mark on the sale it sells is renewed every {mark_every} s and lasts \
          {mark_lasts} s: a fresh start waits that long at most for a killed server's to lapse;\n  \

@@ -120,8 +120,9 @@ impl fmt::Display for Trouble {
             Trouble::NoSale => write!(
                 f,
                 "no sale is set up in Redis ({} is missing): if Redis restarted without its \
-                 data, start it again with its data (scripts/redis-dev.sh keeps it) and the \
-                 sale comes back; to start a fresh sale instead, restart seckill",
+                 data, stop that Redis (redis-cli shutdown) and start it with its data \
+                 (scripts/redis-dev.sh keeps it), and the sale comes back; to start a fresh \
+                 sale instead, restart seckill without --join",
                 keys::STOCK
             ),
             Trouble::BadStock(bad) => write!(f, "nothing can be sold: {bad}"),

@@ -47,9 +47,9 @@ export function problem(status, body) {
   const said = (body.error ?? `the server answered HTTP ${status}`).replace(/\.$/, "");
   switch (body.cause) {
     case "redis":
-      return `Redis, where the sale is kept, is not answering, so the sale cannot go on (${said}). ` +
-        "Start Redis again with its data (scripts/redis-dev.sh keeps it), or wait for a failover " +
-        "to end; the page recovers by itself.";
+      // The server's words say what to do; the page adds only that it recovers.
+      return `Redis, where the sale is kept, is not answering, so the sale cannot go on: ${said}. ` +
+        "The page recovers by itself.";
     case "busy":
       return `The server is busy with the buyers ahead of you (${said}). Try again in a moment.`;
     case "maybe_sold":
@@ -58,7 +58,7 @@ export function problem(status, body) {
       return `Sold on the Redis master, but no replica confirmed it in time: a failover could still lose it (${said}).`;
     case "no_sale":
       // The server's words say what to do, the right step first.
-      return `No sale is set up in Redis: ${said}.`;
+      return `${said.charAt(0).toUpperCase()}${said.slice(1)}.`;
     case "bad_stock":
       return `Nothing can be sold: the stock in Redis is not a whole number (${said}).`;
     case "replaced":
