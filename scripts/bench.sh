@@ -33,7 +33,7 @@ start() {
 # the stock left in Redis (below 0 is an oversell).
 stop() {
   awk '/^VmHWM/ { print $2 }' "/proc/$server/status" >>"$dir/$1.rss"
-  { target/release/seckill --audit --redis "$redis" || true; } |
+  { target/release/seckill --audit --redis "$redis" --orders "$(orders_db)" || true; } |
     awk '$1 == "remaining:" { print $2 }' >>"$dir/$1.left"
   stop_server
 }
@@ -78,6 +78,11 @@ for round in $(seq "$rounds"); do
     ab_run "$strategy-c1000" -c 1000 "${sale[@]}"
     stop "$strategy-c1000"
   done
+  # The cost of the orders: lua with every request buying, without them.
+  ORDERS=off start_seckill "$redis" "$dir/server.log" --strategy lua --stock "$big_stock" --suffix-max 4000000000
+  post
+  ab_run lua-buys-no-orders -c 100 "${sale[@]}"
+  stop lua-buys-no-orders
 done
 
 column() { median_of "$dir/$1.runs" "$2"; }
@@ -100,6 +105,7 @@ row healthz "/healthz, -c 100"
 for strategy in naive watch watch-retry lua; do row "$strategy" "$strategy, sale of 500, -c 100"; done
 for strategy in naive watch watch-retry lua; do row "$strategy-buys" "$strategy, every request buys, -c 100"; done
 for strategy in naive watch watch-retry lua; do row "$strategy-c1000" "$strategy, sale of 500, -c 1000"; done
+row lua-buys-no-orders "lua, every request buys, --orders off, -c 100"
 
 echo
 echo "wrk with keep-alive, 100 connections, 10 s, every request buys:"

@@ -13,6 +13,14 @@ need_cjk_font() {
   fc-list :lang=zh 2>/dev/null | grep -q . || install_package fonts-wqy-microhei "a font for 秒杀"
 }
 
+# need_postgres: PostgreSQL's server programs, for the orders tests, which
+# start a private cluster of their own (Debian keeps initdb off the PATH).
+need_postgres() {
+  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 ||
+    install_package postgresql "PostgreSQL (initdb, pg_ctl)"
+  need psql postgresql-client
+}
+
 # need_rust: a Rust new enough for seckill (edition 2024 and let chains).
 need_rust() {
   local wanted=1.88 have
@@ -106,14 +114,22 @@ private_redis() {
   echo "redis://127.0.0.1:$port/0"
 }
 
+# orders_db: the database of the orders of the servers a script starts, in
+# its $dir; $ORDERS instead, when set (ORDERS=off: none).
+orders_db() {
+  echo "${ORDERS:-sqlite:$dir/orders.sqlite}"
+}
+
 # start_seckill REDIS LOG FLAGS...: the release build on a free loopback port,
 # in the background, logging to LOG (a line per purchase, as users run it),
-# with FLAGS; sets $port and $server (its pid) and returns once it listens.
+# writing orders to orders_db, with FLAGS; sets $port and $server (its pid)
+# and returns once it listens.
 start_seckill() {
   local redis=$1 log=$2
   shift 2
   port=$(free_port)
-  target/release/seckill --bind "127.0.0.1:$port" --redis "$redis" "$@" >"$log" 2>&1 &
+  target/release/seckill --bind "127.0.0.1:$port" --redis "$redis" --orders "$(orders_db)" "$@" \
+    >"$log" 2>&1 &
   # shellcheck disable=SC2034 # $server is for the caller, as $port is
   server=$!
   wait_for_port "$port"

@@ -45,7 +45,7 @@ for round in $(seq "$rounds"); do
     why="the server ended with status $status"
   elif [ "${completed:-0}" -ne "$requests" ]; then
     why="ab completed ${completed:-0} of $requests requests: $(tail -1 "$dir/ab.out")"
-  elif ! target/release/seckill --audit --redis "$redis" >"$dir/audit.out" 2>&1; then
+  elif ! target/release/seckill --audit --redis "$redis" --orders "$(orders_db)" >"$dir/audit.out" 2>&1; then
     why="the audit failed: $(tail -1 "$dir/audit.out")"
   fi
   if [ -n "$why" ]; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Every check in one command: installs redis-server, ab, wrk, Chromium,
-# Node.js and playwright-core when they are missing (and this user may), then
-# formatting, lints and the tests. The tests start their own redis-server on
-# free loopback ports; they never touch 6379.
+# Every check in one command: installs redis-server, ab, wrk, PostgreSQL,
+# Chromium, Node.js and playwright-core when they are missing (and this user
+# may), then formatting, lints and the tests. The tests start their own
+# redis-server and PostgreSQL on free loopback ports; they never touch 6379
+# or 5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -11,6 +12,7 @@ need_rust
 need redis-server redis-server
 need ab apache2-utils
 need wrk wrk
+need_postgres
 # The browser test (tests/browser.rs): Debian's Chromium, driven by playwright-core.
 need chromium chromium
 need_cjk_font

@@ -1,5 +1,6 @@
 //! Command-line flags. The Python hard-codes these at the top of the script.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -7,10 +8,12 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use crate::beyond::output::{LINES_WAITING, OUTPUT_WAIT, span};
 use crate::beyond::replicas::Replicas;
 use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
+use crate::lifecycle::Begin;
 use crate::opening::{self, Opens};
+use crate::orders::database::Database;
 use crate::pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
-use crate::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
 use crate::sale::{MARK_EVERY, MARK_LASTS};
+use crate::strategy::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
 
 /// WAIT answers after its timeout: well within `IO_TIMEOUT`, the longest a
 /// reply may take.
@@ -20,6 +23,9 @@ const MAX_REPLICA_TIMEOUT_MS: u64 = 300;
 #[derive(Debug, Parser)]
 #[command(version)]
 pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     // Python: app.run(host='', port=5000)
     /// Address to listen on; 0.0.0.0:5000 takes load from other machines too.
     #[arg(long, default_value = "127.0.0.1:5000")]
@@ -30,6 +36,7 @@ pub struct Config {
     /// and password count.
     #[arg(
         long,
+        global = true,
         env = "REDIS_URL",
         hide_env_values = true,
         default_value = "redis://127.0.0.1:6379/0"
@@ -39,22 +46,22 @@ pub struct Config {
     /// Sentinels to ask which Redis is the master, instead of one fixed
     /// Redis: when the master fails, they promote a replica and seckill
     /// follows it.
-    #[arg(long, value_delimiter = ',', value_name = "HOST:PORT,...", value_parser = host_port)]
+    #[arg(long, global = true, value_delimiter = ',', value_name = "HOST:PORT,...", value_parser = host_port)]
     pub sentinel: Vec<String>,
 
     /// The name the sentinels know the master by.
-    #[arg(long, default_value = "mymaster", value_name = "NAME")]
+    #[arg(long, global = true, default_value = "mymaster", value_name = "NAME")]
     pub master: String,
 
     /// After each sale, wait until this many replicas have it (Redis's
     /// WAIT); a sale they do not confirm in time is answered 503
     /// unreplicated instead of 1, as a failover could lose it.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, global = true, default_value_t = 0, value_name = "N")]
     pub replicas: u32,
 
     /// Milliseconds to wait for --replicas to confirm a sale (the range,
     /// from the constants, is added by `from_args`).
-    #[arg(long, default_value_t = 100, value_name = "MS",
+    #[arg(long, global = true, default_value_t = 100, value_name = "MS",
           value_parser = clap::value_parser!(u64).range(1..=MAX_REPLICA_TIMEOUT_MS))]
     pub replica_timeout: u64,
 
@@ -103,13 +110,25 @@ pub struct Config {
     #[arg(long, conflicts_with = "join")]
     pub replace: bool,
 
+    /// Where every winner's order is written, from a Redis Stream:
+    /// sqlite:PATH (embedded, nothing to start), postgres://USER@HOST:PORT/DB,
+    /// or off (the bare tutorial: the winners stay in Redis only).
+    #[arg(
+        long,
+        global = true,
+        default_value = "sqlite:target/seckill-orders.sqlite",
+        value_name = "URL"
+    )]
+    pub orders: String,
+
     /// Do not print a line per purchase.
     #[arg(long)]
     pub quiet: bool,
 
     /// Print the audit of the sale in Redis (stock, winners, remaining,
-    /// verdict) and exit, without serving; exit status 2 if it oversold or
-    /// lost count.
+    /// verdict) and of its orders (--orders) and exit, without serving; exit
+    /// status 2 if it oversold, lost count, or its orders and winners differ
+    /// once none waits in the stream.
     #[arg(long)]
     pub audit: bool,
 
@@ -153,6 +172,15 @@ pub struct Config {
     pub stop_wait: Duration,
 }
 
+/// What to run instead of the server.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Only write the orders waiting in the stream into the database of
+    /// --orders, until Ctrl-C, beside the servers or after them: a class can
+    /// watch it catch up, or run several.
+    Orders,
+}
+
 impl Config {
     /// The flags of this run; `--help` ends with the limits that have no flag.
     pub fn from_args() -> Config {
@@ -166,6 +194,24 @@ impl Config {
             .after_help(fixed_limits())
             .get_matches();
         Config::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    }
+
+    /// How to begin the sale: `--join`, `--stock`, the opening, `--replace`.
+    pub fn begin(&self) -> Begin {
+        Begin {
+            join: self.join,
+            stock: self.stock,
+            opens: self.opens(),
+            replace: self.replace,
+        }
+    }
+
+    /// The database of `--orders`, opened, with its table; none when off.
+    pub fn orders(&self) -> Result<Option<Arc<Database>>, String> {
+        if self.orders == "off" {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(Database::open(&self.orders)?)))
     }
 
     /// `--opens-in` or `--opens-at`.

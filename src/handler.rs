@@ -1,6 +1,7 @@
 //! Answers one request. Python: the function `fun_send`.
 
 use std::io::{ErrorKind, Read};
+use std::sync::Arc;
 
 use redis::Connection;
 use serde_json::json;
@@ -10,11 +11,13 @@ use crate::beyond::replicas::Replicas;
 use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::http::{self, Cause, Route};
 use crate::opening::Opening;
+use crate::orders::database::Database;
+use crate::orders::stream;
 use crate::pool::Pool;
-use crate::purchase::Purchase;
 use crate::report::Report;
 use crate::sale::{Sale, Tally};
 use crate::seller;
+use crate::strategy::Purchase;
 use crate::trouble::Trouble;
 
 /// What every request thread shares.
@@ -26,6 +29,8 @@ pub struct App {
     pub replicas: Replicas,
     pub suffix_max: u32,
     pub report: Report,
+    /// Where orders are written; none with `--orders off`.
+    pub orders: Option<Arc<Database>>,
 }
 
 /// Answers a request. A buyer who hung up cannot be told anything, so a
@@ -73,19 +78,33 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
     }
 }
 
-/// `/seckill/stats`: the sale as Redis holds it, and this server's counters.
+/// `/seckill/stats`: the sale as Redis holds it, this server's counters,
+/// the opening, and the orders: written, waiting, the oldest's age.
 fn stats(app: &App) -> ResponseBox {
-    match on_redis(app, |con| Tally::read(con)?.ok_or(Trouble::NoSale)) {
-        Ok(sale) => {
-            let mut stats = app.report.to_json(app.purchase.strategy.name(), &sale);
-            let opening = Opening::to_json(app.sale.opening.as_ref());
-            for field in ["opens_at", "opens_in_ms"] {
-                stats[field] = opening[field].clone();
-            }
-            http::json(200, &stats)
-        }
-        Err(trouble) => answer_trouble(&trouble, None),
+    let orders_on = app.orders.is_some();
+    let read = on_redis(app, |con| {
+        let tally = Tally::read(con)?.ok_or(Trouble::NoSale)?;
+        let waiting = orders_on.then(|| stream::waiting(con)).transpose()?;
+        Ok((tally, waiting))
+    });
+    let (sale, waiting) = match read {
+        Ok(read) => read,
+        Err(trouble) => return answer_trouble(&trouble, None),
+    };
+    let mut stats = app.report.to_json(app.purchase.strategy.name(), &sale);
+    let opening = Opening::to_json(app.sale.opening.as_ref());
+    for field in ["opens_at", "opens_in_ms"] {
+        stats[field] = opening[field].clone();
     }
+    // A database that fails shows as null here; the writer's log says why.
+    let written = app
+        .orders
+        .as_ref()
+        .and_then(|db| db.count(&app.sale.id).ok());
+    stats["orders_written"] = written.into();
+    stats["orders_waiting"] = waiting.map(|(count, _)| count).into();
+    stats["oldest_waiting_ms"] = waiting.and_then(|(_, oldest)| oldest).into();
+    http::json(200, &stats)
 }
 
 /// `/readyz`: 200 when a purchase could be made and answered 1 now, else

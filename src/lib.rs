@@ -15,7 +15,8 @@
 //! | [`http`] | routes, JSON answers, the page | `@app.route`, `jsonify`, `render_template` |
 //! | [`handler`] | one request, from its route to its answer | `def fun_send()` |
 //! | [`form`] | the field `msg`, and the user id made from it | `request.form.get('msg')`, `random.randint(...)` |
-//! | [`purchase`] | four ways to buy (`purchase.lua` the fourth) | the POST branch of `fun_send` |
+//! | [`strategy`] | `--strategy`, and what every purchase goes through around it | the POST branch of `fun_send` |
+//! | [`purchase`] | four ways to buy, side by side (`purchase.lua` the fourth) | `rpipe.watch(...)` ... `rpipe.execute()` |
 //! | [`answer`] | what a buyer is told: the code, its print, its JSON | `response_num`, the `print`s, `jsonify(...)` |
 //! | [`report`] | a line per purchase, and the counters | the `print`s |
 //!
@@ -24,6 +25,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`trouble`] | why Redis gave no answer during a request: the words and `cause` of each 503 |
+//! | [`orders`] | every winner becomes an order: a Redis Stream, written to SQLite or PostgreSQL |
 //! | [`opening`] | the moment the sale opens (`--opens-in`, `--opens-at`), by Redis's clock |
 //! | [`seller`] | this server's mark on its sale (`mark.lua`), so a start elsewhere sees it; /readyz's test |
 //! | [`beyond::checks`] | the pool's connections, checked only when in doubt |
@@ -69,10 +71,12 @@ pub mod handler;
 pub mod http;
 pub mod lifecycle;
 pub mod opening;
+pub mod orders;
 pub mod pool;
 pub mod purchase;
 pub mod report;
 pub mod sale;
 pub mod seller;
 pub mod server;
+pub mod strategy;
 pub mod trouble;

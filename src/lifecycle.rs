@@ -3,16 +3,21 @@
 //! the server stops. Python: the `pyredis.set(...)` before `app.run`, and the
 //! prints after it.
 
+use std::collections::HashSet;
 use std::error::Error;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use redis::Connection;
+use redis::{Commands, Connection};
 
 use crate::beyond::output::{print, print_report, warn};
+use crate::beyond::replicas::Replicas;
+use crate::handler::App;
 use crate::opening::{Opening, Opens};
-use crate::pool::{Pool, Redis};
-use crate::report::Report;
+use crate::orders::database::Database;
+use crate::orders::{Writer, stream};
+use crate::pool::Redis;
 use crate::sale::{self, Ended, ReadError, Sale, Start, Tally, keys};
 use crate::trouble::Trouble;
 
@@ -86,14 +91,20 @@ fn open_or_join(
     }
 }
 
+/// How long the stop waits for the order writer to write what waits in
+/// the stream; what is left is written by the next writer.
+pub const ORDERS_WAIT: Duration = Duration::from_secs(5);
+
 /// The end of the sale, printed when the server stops: its winners, its
-/// figures and this server's counters; failure if it cannot be counted or
+/// figures, its orders (`drained`: whether the writer wrote all that
+/// waited) and this server's counters; failure if it cannot be counted or
 /// was replaced.
 /// Python: print('Users whose campaign succeeded in killing merchandise:')
 ///         print('Current Remaining Merchandise Number:%d' % ...)
-pub fn end(redis: &Redis, pool: &Pool, sale: &Sale, report: &Report) -> Result<ExitCode, String> {
+pub fn end(redis: &Redis, app: &App, drained: Option<bool>) -> Result<ExitCode, String> {
+    let (sale, report) = (&app.sale, &app.report);
     // On a pooled connection: a Redis at its maxclients would refuse a new one.
-    let ended = pool.run(|con| {
+    let ended = app.pool.run(|con| {
         // A mark left behind would lapse in a few seconds anyway.
         let _ = sale::leave(con, sale);
         sale::ended(con, sale).map_err(Trouble::from)
@@ -127,27 +138,136 @@ pub fn end(redis: &Redis, pool: &Pool, sale: &Sale, report: &Report) -> Result<E
             }
             Ended::Gone => return Err(no_sale(redis)),
         };
+    if let Some(database) = &app.orders {
+        let winners = app.pool.run(|con| Ok(winners_of(con)?.len())).ok();
+        print_report(orders_line(database.count(&sale.id), winners, drained), now);
+    }
     print_report(report.summary(), now);
     Ok(code)
 }
 
-/// `seckill --audit`: the sale's figures, for scripts after a load; exit
-/// status 2 if it oversold, lost count or cannot be counted.
-pub fn audit(redis: &Redis, con: &mut Connection) -> Result<ExitCode, Box<dyn Error>> {
+/// "orders: 500 written for 500 winners", and what is left, if anything.
+fn orders_line(
+    written: Result<u64, String>,
+    winners: Option<usize>,
+    drained: Option<bool>,
+) -> String {
+    let winners = winners.map_or("?".to_string(), |n| n.to_string());
+    let left = if drained == Some(false) {
+        format!(
+            "; the rest wait in the stream ({}) for the next writer",
+            keys::ORDERS
+        )
+    } else {
+        String::new()
+    };
+    match written {
+        Ok(written) => format!("orders:        {written} written for {winners} winners{left}"),
+        Err(err) => format!("orders:        cannot count them in the database ({err}){left}"),
+    }
+}
+
+/// The winners in Redis, the placeholder left out.
+fn winners_of(con: &mut Connection) -> redis::RedisResult<HashSet<String>> {
+    let mut winners: HashSet<String> = con.smembers(keys::WINNERS)?;
+    winners.remove(keys::PLACEHOLDER);
+    Ok(winners)
+}
+
+/// `seckill --audit`: the sale's figures, and its orders against its
+/// winners, for scripts after a load; exit status 2 if it oversold, lost
+/// count, cannot be counted, or (the stream drained) its orders and its
+/// winners differ.
+pub fn audit(
+    redis: &Redis,
+    con: &mut Connection,
+    orders: Option<&Database>,
+) -> Result<ExitCode, Box<dyn Error>> {
+    let now = Instant::now();
     let tally = match Tally::read(con) {
         Err(ReadError::BadStock(bad)) => {
-            print_report(format!("verdict:       BAD STOCK: {bad}"), Instant::now());
+            print_report(format!("verdict:       BAD STOCK: {bad}"), now);
             return Ok(ExitCode::from(2));
         }
         read => read.map_err(|err| read_failed(redis, err))?,
     };
     let tally = tally.ok_or_else(|| no_sale(redis))?;
-    print_report(&tally, Instant::now());
-    Ok(ExitCode::from(if tally.verdict().went_wrong() {
-        2
+    print_report(&tally, now);
+    let mut wrong = tally.verdict().went_wrong();
+    if let Some(database) = orders {
+        let failed = |err| redis.failed(err);
+        let sale: Option<String> = con.get(keys::SALE_ID).map_err(failed)?;
+        let winners = winners_of(con).map_err(failed)?;
+        let (waiting, _) = stream::waiting(con).map_err(failed)?;
+        let buyers: HashSet<String> = database
+            .buyers(sale.as_deref().unwrap_or(""))
+            .map_err(|err| format!("--orders: cannot read the orders: {err}"))?
+            .into_iter()
+            .collect();
+        print_report(
+            format!(
+                "orders:        {} written for {} winners; {waiting} waiting in the stream",
+                buyers.len(),
+                winners.len()
+            ),
+            now,
+        );
+        let unordered: Vec<&String> = winners.difference(&buyers).collect();
+        let unwon: Vec<&String> = buyers.difference(&winners).collect();
+        if waiting == 0 && !(unordered.is_empty() && unwon.is_empty()) {
+            let few = |ids: &[&String]| {
+                ids.iter()
+                    .take(5)
+                    .map(|id| id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            print_report(
+                format!(
+                    "orders:        MISMATCH: {} winners without an order ({}), {} orders without a winner ({})",
+                    unordered.len(),
+                    few(&unordered),
+                    unwon.len(),
+                    few(&unwon)
+                ),
+                now,
+            );
+            wrong = true;
+        }
+    }
+    Ok(ExitCode::from(if wrong { 2 } else { 0 }))
+}
+
+/// `seckill orders`: the order writer alone, until Ctrl-C or SIGTERM.
+pub fn write_orders(
+    redis: &Redis,
+    orders: Option<Arc<Database>>,
+    replicas: Replicas,
+) -> Result<ExitCode, Box<dyn Error>> {
+    let database = orders.ok_or(
+        "seckill orders writes into a database: give --orders sqlite:PATH or postgres://...",
+    )?;
+    let name = format!("orders writer, pid {}", std::process::id());
+    let (stopped, stop) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stopped.send(());
+    })
+    .map_err(|err| format!("cannot catch Ctrl-C: {err}"))?;
+    let writer = Writer::start(redis.clone(), database, name, replicas)?;
+    print(format!(
+        "seckill orders: writing the orders of {} at {} into the database; Ctrl-C stops",
+        keys::ORDERS,
+        redis.at
+    ));
+    let _ = stop.recv();
+    let drained = writer.finish(ORDERS_WAIT);
+    let left = if drained {
+        "all written"
     } else {
-        0
-    }))
+        "some left in the stream for the next writer"
+    };
+    print_report(format!("seckill orders: stopped, {left}"), Instant::now());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A sale that could not be read: Redis failed, or holds a figure it

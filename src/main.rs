@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use seckill::beyond::output::{self, OUTPUT_WAIT, print, warn};
 use seckill::beyond::renewal::Renewal;
-use seckill::config::Config;
+use seckill::config::{Command, Config};
 use seckill::handler::{self, App};
-use seckill::lifecycle::{self, Begin};
+use seckill::lifecycle::{self, ORDERS_WAIT};
+use seckill::orders::Writer;
 use seckill::pool::{Pool, Redis};
-use seckill::purchase::{self, Purchase};
 use seckill::report::Report;
 use seckill::sale::MARK_EVERY;
 use seckill::server;
+use seckill::strategy::{self, Purchase};
 
 fn main() -> ExitCode {
     let config = Config::from_args();
@@ -30,8 +31,13 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Python: pyredis = redis.Redis(host='', port=6379, db=0, decode_responses=True)
     let redis = Redis::open(&config.redis, &config.sentinel, &config.master)?;
     let mut con = redis.connect()?;
+    // Not in the Python: where each winner's order is written (`orders`).
+    let orders = config.orders()?;
     if config.audit {
-        return lifecycle::audit(&redis, &mut con);
+        return lifecycle::audit(&redis, &mut con, orders.as_deref());
+    }
+    if let Some(Command::Orders) = config.command {
+        return lifecycle::write_orders(&redis, orders, config.replicas());
     }
     // Unlike the Python, all the server needs comes before the sale is set
     // up: a start that fails (a port in use, a Redis full of clients)
@@ -40,23 +46,24 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
     let pool = Pool::open(&redis, &mut con)?;
     let replicas = config.replicas();
-    purchase::prepare(config.strategy, replicas, &mut con).map_err(|err| redis.failed(err))?;
+    strategy::prepare(config.strategy, replicas, &mut con).map_err(|err| redis.failed(err))?;
 
     // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
     let seller = server::seller_name(http.addr());
-    let begin = Begin {
-        join: config.join,
-        stock: config.stock,
-        opens: config.opens(),
-        replace: config.replace,
-    };
-    let sale = lifecycle::open(&redis, &mut con, &begin, &seller)?;
+    let sale = lifecycle::open(&redis, &mut con, &config.begin(), &seller)?;
     drop(con); // the pool's connections serve from here on
 
     let app = Arc::new(App {
         pool,
-        purchase: Purchase::new(config.strategy, config.retries, replicas, &sale),
+        purchase: Purchase::new(
+            config.strategy,
+            config.retries,
+            replicas,
+            &sale,
+            orders.is_some(),
+        ),
         sale,
+        orders: orders.clone(),
         replicas,
         suffix_max: config.suffix_max,
         report: Report::new(config.quiet),
@@ -64,6 +71,9 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Renewed while the server sells, so that a start elsewhere sees it.
     let renewing = Arc::clone(&app);
     let renewal = Renewal::start("mark", MARK_EVERY, move || handler::renew_mark(&renewing))?;
+    let writer = orders
+        .map(|db| Writer::start(redis.clone(), db, seller, replicas))
+        .transpose()?;
 
     // Python: app.run(host='', port=5000), listening since the start
     let serving = Arc::clone(&app);
@@ -80,7 +90,8 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
         handler::handle(&serving, request)
     })?;
     renewal.stop();
+    let drained = writer.map(|writer| writer.finish(ORDERS_WAIT));
 
     // Python: print('Users whose campaign succeeded in killing merchandise:') ...
-    Ok(lifecycle::end(&redis, &app.pool, &app.sale, &app.report)?)
+    Ok(lifecycle::end(&redis, &app, drained)?)
 }

@@ -36,6 +36,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_millis(400);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The Redis of the sale, and how to name it in messages.
+#[derive(Clone)]
 pub struct Redis {
     source: Arc<Source>,
     /// Where it is, without any password.

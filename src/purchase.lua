@@ -1,10 +1,12 @@
 -- One purchase, run inside Redis as a single step: no other command can run
 -- between the stock check and the decrement, so no lock and no retry.
--- KEYS[1] = commodity:num, KEYS[2] = user:id, KEYS[3] = commodity:sale;
--- ARGV[1] = the user id, ARGV[2] = the sale this server sells.
+-- KEYS[1] = commodity:num, KEYS[2] = user:id, KEYS[3] = commodity:sale,
+-- KEYS[4] = seckill:orders; ARGV[1] = the user id, ARGV[2] = the sale this
+-- server sells, ARGV[3] = this server's name, ARGV[4] = "orders" to add
+-- the order to the stream in the same step (src/orders/stream.rs `add`).
 -- Returns nil when no sale is set up, else {response_num} or {1, stock
--- left}; the codes are those of `Answer` in src/purchase.rs. The errors
--- REPLACED and BADSTOCK (`Trouble` in src/pool.rs) come before any write.
+-- left}; the codes are those of `Answer` in src/answer.rs. The errors
+-- REPLACED and BADSTOCK (`Trouble` in src/trouble.rs) come before any write.
 local stock = redis.call('GET', KEYS[1])
 if not stock then
   return false
@@ -29,4 +31,8 @@ end
 -- bits, a replica refusing writes) ends the script with nothing written.
 local left = redis.call('DECR', KEYS[1])
 redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[4] == 'orders' then
+  redis.call('XADD', KEYS[4], '*', 'user', ARGV[1], 'sale', ARGV[2],
+    'left', left, 'seller', ARGV[3])
+end
 return {1, left}

@@ -3,126 +3,29 @@
 //! first oversells, the tutorial's second does not but leaves stock unsold,
 //! the third sells out at the price of retries, the fourth in one step.
 
-use std::sync::{Arc, LazyLock};
-use std::time::Duration;
+use std::sync::LazyLock;
 
-use clap::ValueEnum;
 use redis::{Connection, Script};
 
 use crate::answer::{Answer, Outcome};
-use crate::beyond::permits::Permits;
-use crate::beyond::replicas::Replicas;
-use crate::opening::Opening;
-use crate::pool::Pool;
-use crate::sale::{Sale, keys, whole_number};
+use crate::orders::stream;
+use crate::sale::{keys, whole_number};
 use crate::trouble::Trouble;
 
-/// How a purchase is made: `--strategy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Strategy {
-    /// Check, then decrement, with no lock: oversells under load.
-    Naive,
-    /// The tutorial's WATCH/MULTI/EXEC; a lost race answers -3.
-    Watch,
-    /// WATCH/MULTI/EXEC again after a lost race, up to --retries times.
-    WatchRetry,
-    /// One Lua script that Redis runs as a single step.
-    Lua,
+/// The sale a purchase is made in: its id, this server's name, and
+/// whether each sale adds its order to the stream (`--orders`).
+pub struct Selling {
+    pub id: String,
+    pub seller: String,
+    pub orders: bool,
 }
 
-impl Strategy {
-    /// The name `--strategy` takes and `/seckill/stats` shows.
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Naive => "naive",
-            Strategy::Watch => "watch",
-            Strategy::WatchRetry => "watch-retry",
-            Strategy::Lua => "lua",
+impl Selling {
+    /// Adds the order of `user_id` to `pipe`, unless orders are off.
+    fn add_order(&self, pipe: &mut redis::Pipeline, user_id: &str, left: i64) {
+        if self.orders {
+            stream::add(pipe, &self.id, &self.seller, user_id, left);
         }
-    }
-}
-
-/// The default of `--retries`: a lost race means another buyer bought, so
-/// the bound is only what one request may cost (200 round trips).
-pub const DEFAULT_RETRIES: u32 = 100;
-
-/// How many watch-retry purchases race at once on one server; the other
-/// buyers wait their turn. With all of `ab -c 100` racing, a purchase lost
-/// two races on average and the unlucky many in a row.
-pub const RACERS_AT_ONCE: usize = 4;
-
-/// How long a watch-retry buyer waits for a turn to race before 503 busy.
-pub const TURN_WAIT: Duration = Duration::from_secs(1);
-
-/// The strategy of this server, and what it needs.
-pub struct Purchase {
-    pub strategy: Strategy,
-    retries: u32,
-    /// watch-retry's turns to race.
-    racers: Arc<Permits>,
-    replicas: Replicas,
-    /// The id of the sale this server sells: it buys from no other.
-    sale: String,
-    /// When the sale opens, if not at once.
-    opening: Option<Opening>,
-}
-
-/// Gets Redis ready for `strategy`: the Lua script loaded when it needs
-/// it, and a warning when the master has fewer replicas than `replicas`
-/// asks for.
-pub fn prepare(
-    strategy: Strategy,
-    replicas: Replicas,
-    con: &mut Connection,
-) -> redis::RedisResult<()> {
-    if strategy == Strategy::Lua {
-        SCRIPT.load(con)?;
-    }
-    replicas.warn_if_too_few(con)
-}
-
-impl Purchase {
-    /// Purchases for the sale `sale`, made the way of `strategy`.
-    pub fn new(strategy: Strategy, retries: u32, replicas: Replicas, sale: &Sale) -> Purchase {
-        Purchase {
-            strategy,
-            retries,
-            racers: Permits::new(RACERS_AT_ONCE),
-            replicas,
-            sale: sale.id.clone(),
-            opening: sale.opening,
-        }
-    }
-
-    /// Makes one purchase for `user_id`.
-    pub fn buy(&self, pool: &Pool, user_id: &str) -> Result<Outcome, Trouble> {
-        // Before the opening, nothing is asked of Redis (see `opening`).
-        if let Some(wait) = self.opening.as_ref().and_then(Opening::wait) {
-            let opens_in_ms = wait.as_millis() as u64;
-            return Ok(Answer::NotOpen { opens_in_ms }.into());
-        }
-        // watch-retry takes a turn first, before a connection that would sit idle meanwhile.
-        let racing = self.strategy == Strategy::WatchRetry;
-        let _turn = racing
-            .then(|| {
-                self.racers
-                    .acquire(TURN_WAIT)
-                    .ok_or(Trouble::Busy(TURN_WAIT))
-            })
-            .transpose()?;
-        let sale = self.sale.as_str();
-        pool.run(|con| {
-            let outcome = match self.strategy {
-                Strategy::Naive => naive(con, sale, user_id)?.into(),
-                Strategy::Watch => watch(con, sale, user_id)?.into(),
-                Strategy::WatchRetry => watch_retry(con, sale, user_id, self.retries)?,
-                Strategy::Lua => lua(con, sale, user_id)?.into(),
-            };
-            if matches!(outcome.answer, Answer::Bought { .. }) {
-                self.replicas.confirm(con)?;
-            }
-            Ok(outcome)
-        })
     }
 }
 
@@ -141,35 +44,35 @@ pub fn stock_of(sale: &str, id: Option<String>, stock: Option<String>) -> Result
 /// take one. Between the GET and the DECR other buyers read the same stock,
 /// so the last item is sold many times over (and another server's fresh
 /// sale could come in between too: naive is the broken one).
-pub fn naive(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, Trouble> {
+pub fn naive(con: &mut Connection, sale: &Selling, user_id: &str) -> Result<Answer, Trouble> {
     let ((id, stock), bought): ((Option<String>, Option<String>), bool) = redis::pipe()
         .mget(&[keys::SALE_ID, keys::STOCK])
         .sismember(keys::WINNERS, user_id)
         .query(con)?;
-    if stock_of(sale, id, stock)? < 1 {
+    if stock_of(&sale.id, id, stock)? < 1 {
         return Ok(Answer::SoldOut);
     }
     if bought {
         return Ok(Answer::Repeat);
     }
     // The buyer is added only after a DECR that worked: a DECR Redis refuses
-    // (the stock set to 7.5 meanwhile) must add no winner.
+    // (the stock set to 7.5 meanwhile) must add no winner. Its order follows,
+    // after: a crash in between leaves a winner without an order.
     let remaining: i64 = redis::cmd("DECR")
         .arg(keys::STOCK)
         .query(con)
         .map_err(Trouble::after_sending)?;
-    redis::cmd("SADD")
-        .arg(keys::WINNERS)
-        .arg(user_id)
-        .exec(con)
-        .map_err(Trouble::after_sending)?;
+    let mut add = redis::pipe();
+    add.sadd(keys::WINNERS, user_id).ignore();
+    sale.add_order(&mut add, user_id, remaining);
+    add.exec(con).map_err(Trouble::after_sending)?;
     Ok(Answer::Bought { remaining })
 }
 
 /// The tutorial's optimistic lock: WATCH the stock, check it and the buyer,
 /// then MULTI/DECR/SADD/EXEC. Redis refuses the EXEC (nil) when anyone changed
 /// the stock after our WATCH, so two buyers can never take the last item.
-pub fn watch(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, Trouble> {
+pub fn watch(con: &mut Connection, sale: &Selling, user_id: &str) -> Result<Answer, Trouble> {
     // Python: rpipe.watch('commodity:num')
     //         if int(rpipe.get('commodity:num')) < 1: ...
     //         elif rpipe.sismember('user:id', userid): ...
@@ -187,7 +90,8 @@ pub fn watch(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, 
         .mget(&[keys::SALE_ID, keys::STOCK])
         .sismember(keys::WINNERS, user_id)
         .query(con)?;
-    if stock_of(sale, id, stock)? < 1 {
+    let stock = stock_of(&sale.id, id, stock)?;
+    if stock < 1 {
         return Ok(Answer::SoldOut);
     }
     if bought {
@@ -195,12 +99,14 @@ pub fn watch(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, 
     }
     // Python: rpipe.multi(); rpipe.decr('commodity:num', amount=1);
     //         rpipe.sadd('user:id', userid); reslist = rpipe.execute()
-    let exec: Option<(i64, i64)> = redis::pipe()
-        .atomic()
+    // The order goes in the same transaction; under WATCH, the stock left is
+    // the one read, less one.
+    let mut tx = redis::pipe();
+    tx.atomic()
         .decr(keys::STOCK, 1)
-        .sadd(keys::WINNERS, user_id)
-        .query(con)
-        .map_err(Trouble::after_sending)?;
+        .sadd(keys::WINNERS, user_id);
+    sale.add_order(&mut tx, user_id, stock - 1);
+    let exec: Option<(i64, i64)> = tx.query(con).map_err(Trouble::after_sending)?;
     Ok(match exec {
         Some((remaining, _added)) => Answer::Bought { remaining },
         None => Answer::Conflict,
@@ -212,7 +118,7 @@ pub fn watch(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, 
 /// so retrying makes progress and the stock sells out.
 pub fn watch_retry(
     con: &mut Connection,
-    sale: &str,
+    sale: &Selling,
     user_id: &str,
     retries: u32,
 ) -> Result<Outcome, Trouble> {
@@ -233,15 +139,23 @@ pub fn watch_retry(
 /// with EVALSHA and loads it again when Redis answers NOSCRIPT (a restart).
 static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("purchase.lua")));
 
+/// Loads the script of `lua` into Redis, at start.
+pub fn load_script(con: &mut Connection) -> redis::RedisResult<()> {
+    SCRIPT.load(con).map(drop)
+}
+
 /// The whole purchase as one Lua script that Redis runs without letting any
 /// other command in: one round trip, no lock, no lost race.
-pub fn lua(con: &mut Connection, sale: &str, user_id: &str) -> Result<Answer, Trouble> {
+pub fn lua(con: &mut Connection, sale: &Selling, user_id: &str) -> Result<Answer, Trouble> {
     let reply: Option<Vec<i64>> = SCRIPT
         .key(keys::STOCK)
         .key(keys::WINNERS)
         .key(keys::SALE_ID)
+        .key(keys::ORDERS)
         .arg(user_id)
-        .arg(sale)
+        .arg(&sale.id)
+        .arg(&sale.seller)
+        .arg(if sale.orders { "orders" } else { "" })
         .invoke(con)
         .map_err(Trouble::after_sending)?;
     match reply.ok_or(Trouble::NoSale)?.as_slice() {

@@ -38,6 +38,13 @@ pub mod keys {
     /// When the sale opens, in ms since 1970 by Redis's clock; none when
     /// it opened at its start.
     pub const OPENS_AT: &str = "commodity:opens";
+
+    /// The orders waiting to be written to the database: a Redis Stream,
+    /// each entry added in the same step as its sale (`orders`).
+    pub const ORDERS: &str = "seckill:orders";
+
+    /// Entries of `ORDERS` that held no order, with why.
+    pub const ORDERS_DEAD: &str = "seckill:orders:dead";
 }
 
 /// How long a server's mark lasts unless renewed; a stopped server removes

@@ -21,6 +21,9 @@ const FIELDS = {
   "maybe-sold": "maybe_sold",
   unreplicated: "unreplicated",
   "not-open": "not_open",
+  "orders-written": "orders_written",
+  "orders-waiting": "orders_waiting",
+  "oldest-waiting": "oldest_waiting_ms",
 };
 
 const note = document.getElementById("live-note");
@@ -47,7 +50,8 @@ async function poll() {
 
 function show(stats) {
   for (const [id, field] of Object.entries(FIELDS)) {
-    document.getElementById(id).textContent = String(stats[field]);
+    // null: orders off (--orders off), or none waiting.
+    document.getElementById(id).textContent = String(stats[field] ?? "–");
   }
   showOpening(stats);
   chart.add(Date.now(), stats);

@@ -53,6 +53,8 @@ struct Failover {
     winners: HashSet<String>,
     remaining: i64,
     initial: i64,
+    /// The buyers with an order in the database once the stream drained.
+    orders: HashSet<String>,
 }
 
 impl Failover {
@@ -171,6 +173,19 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
         .find(|r| r.port == new_master)
         .unwrap();
     let (winners, remaining, initial) = sale_in(&mut promoted.con());
+    // The orders: the writer follows the new master as the pool does, and
+    // writes what waits in its stream.
+    let mut con = promoted.con();
+    let drained = Instant::now() + Duration::from_secs(20);
+    while con.xlen::<_, usize>("seckill:orders").unwrap() > 0 && Instant::now() < drained {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let database = rusqlite::Connection::open(topology.master.dir.path().join("orders.sqlite"));
+    let database = database.unwrap();
+    let mut query = database.prepare("SELECT user_id FROM orders").unwrap();
+    let rows = query.query_map([], |row| row.get::<_, String>(0)).unwrap();
+    let orders = rows.collect::<Result<_, _>>().unwrap();
+    drop(server);
     let attempts = attempts.into_inner().unwrap();
     Failover {
         attempts,
@@ -178,6 +193,7 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
         winners,
         remaining,
         initial,
+        orders,
     }
 }
 
@@ -224,6 +240,18 @@ fn with_replicas_1_no_sale_answered_1_is_lost_in_a_failover() {
     assert!(
         lost.is_empty(),
         "told 1, missing on the new master: {lost:?}"
+    );
+    // The writer writes an order only once the replicas have it: no order
+    // for a sale the failover lost, and every winner's order written.
+    let unwon: Vec<_> = failover.orders.difference(&failover.winners).collect();
+    let unordered: Vec<_> = failover.winners.difference(&failover.orders).collect();
+    assert!(
+        unwon.is_empty(),
+        "orders without a winner on the new master: {unwon:?}"
+    );
+    assert!(
+        unordered.is_empty(),
+        "winners without an order: {unordered:?}"
     );
     assert_the_sale_goes_on(&failover);
 }

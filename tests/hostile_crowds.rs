@@ -100,6 +100,13 @@ fn a_crowd_of_a_thousand_on_busy_cores_gets_only_answers() {
     sampling.store(false, Ordering::Relaxed);
     let peak = sampler.join().unwrap();
     drop(busy);
+    // What the server saw, should ab count answers that were not 2xx.
+    let stats = common::get(server.addr, "/seckill/stats").text();
+    assert!(
+        !report.contains("Non-2xx"),
+        "{report}\nstats: {stats}\nstderr: {}",
+        server.stderr()
+    );
     assert_ab_clean(&report, 5000);
     // A thread per connection at most: a thread started counts as waiting
     // for the next connection before it runs, or every busy thread starts

@@ -67,7 +67,17 @@ fn naive_oversells_and_the_audit_says_so() {
     let redis = Redis::start();
     let server = Seckill::start(
         &redis,
-        &["--strategy", "naive", "--stock", "1", "--suffix-max", "0"],
+        // No order writer: its blocking read would count among the held clients.
+        &[
+            "--strategy",
+            "naive",
+            "--stock",
+            "1",
+            "--suffix-max",
+            "0",
+            "--orders",
+            "off",
+        ],
     );
     // Both buyers read a stock of 1 while writes are held; then both decrement.
     let held = redis.hold_writes();
@@ -85,7 +95,7 @@ fn naive_oversells_and_the_audit_says_so() {
         );
     }
     let audit = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args(["--audit", "--redis", &redis.url()])
+        .args(["--audit", "--redis", &redis.url(), "--orders", "off"])
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&audit.stdout);
@@ -102,7 +112,15 @@ fn naive_oversells_and_the_audit_says_so() {
 fn watch_retry_wins_the_race_it_lost_and_counts_it() {
     for (retries, code, remaining) in [("5", 1, 4), ("0", -3, 5)] {
         let redis = Redis::start();
-        let flags = ["--strategy", "watch-retry", "--retries", retries];
+        // No order writer: its blocking read would count among the held clients.
+        let flags = [
+            "--strategy",
+            "watch-retry",
+            "--retries",
+            retries,
+            "--orders",
+            "off",
+        ];
         let server = Seckill::start(
             &redis,
             &[&flags[..], &["--stock", "5", "--suffix-max", "0"]].concat(),
@@ -160,6 +178,9 @@ fn stats_agree_with_redis_after_a_load() {
             "not_open",
             "opens_at",
             "opens_in_ms",
+            "orders_written",
+            "orders_waiting",
+            "oldest_waiting_ms",
         ];
         assert_eq!(fields, HashSet::from(expected), "{strategy}");
         let (winners, remaining) = sale(&redis);

@@ -8,6 +8,7 @@
 pub mod attack;
 pub mod client;
 pub mod health;
+pub mod postgres;
 pub mod redis_server;
 pub mod sentinel;
 pub mod server;

@@ -189,7 +189,7 @@ fn spawn_redis(
     None
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("cannot find a free port");
     listener.local_addr().unwrap().port()
 }

@@ -51,10 +51,12 @@ impl Seckill {
         std::fs::set_permissions(copy.path(), open).unwrap();
         let binary = copy.path().join("seckill");
         std::fs::copy(env!("CARGO_BIN_EXE_seckill"), &binary).expect("cannot copy seckill");
+        // The test's directories are not nobody's to write in.
+        let flags = [&["--orders", "off"], flags].concat();
         let mut server = Seckill::spawn_program(
             &binary,
             redis,
-            flags,
+            &flags,
             |command| {
                 command.uid(NOBODY).gid(NOBODY).current_dir(copy.path());
             },
@@ -93,9 +95,16 @@ impl Seckill {
         output: Output,
     ) -> Seckill {
         let mut command = Command::new(binary);
-        command
-            .args(["--bind", "127.0.0.1:0", "--redis", &redis.url()])
-            .args(flags);
+        command.args(["--bind", "127.0.0.1:0", "--redis", &redis.url()]);
+        // Orders go to a database beside the test's Redis, shared by the
+        // servers of its sale, unless the test names one.
+        if !flags.contains(&"--orders") {
+            let database = redis.dir.path().join("orders.sqlite");
+            command
+                .arg("--orders")
+                .arg(format!("sqlite:{}", database.display()));
+        }
+        command.args(flags);
         adjust(&mut command);
         let mut child = command
             .stdout(Stdio::piped())

@@ -1,0 +1,176 @@
+//! Where orders are kept: SQLite, embedded (the default: no server to
+//! start), or PostgreSQL for a real deployment, each through a synchronous
+//! client and an r2d2 pool, as Redis is. One schema for both, with the
+//! order's key (its sale and its buyer) unique, so a batch written twice
+//! (a crash between the commit and the XACK) inserts nothing twice.
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2_postgres::PostgresConnectionManager;
+use r2d2_postgres::postgres::NoTls;
+use r2d2_sqlite::SqliteConnectionManager;
+
+use super::Order;
+
+/// The table, created if missing; its SQL reads the same in both.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders (
+    sale TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    stock_left BIGINT NOT NULL,
+    seller TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (sale, user_id)
+)";
+
+/// One order; an order already there is left as it is.
+const INSERT: &str = "INSERT INTO orders (sale, user_id, stock_left, seller, entry)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+
+const COUNT: &str = "SELECT COUNT(*) FROM orders WHERE sale = $1";
+
+const BUYERS: &str = "SELECT user_id FROM orders WHERE sale = $1";
+
+/// How long a connection to the database may take, and a locked SQLite
+/// file may be waited for, before the writer tries again later.
+const DB_WAIT: Duration = Duration::from_secs(2);
+
+/// Connections the writer and the stats share.
+const DB_POOL: u32 = 4;
+
+/// A database of orders: `--orders sqlite:PATH` or `--orders postgres://...`.
+pub enum Database {
+    Sqlite(r2d2::Pool<SqliteConnectionManager>),
+    Postgres(r2d2::Pool<PostgresConnectionManager<NoTls>>),
+}
+
+impl Database {
+    /// Opens the database of `url` and creates the table if missing.
+    pub fn open(url: &str) -> Result<Database, String> {
+        let failed = |err: &dyn std::fmt::Display| format!("--orders {url}: {err}");
+        fn builder<M: r2d2::ManageConnection>() -> r2d2::Builder<M> {
+            r2d2::Pool::builder()
+                .max_size(DB_POOL)
+                .min_idle(Some(1))
+                .connection_timeout(DB_WAIT)
+        }
+        let database = if let Some(path) = url.strip_prefix("sqlite:") {
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir).map_err(|err| failed(&err))?;
+            }
+            // WAL: the stats read while the writer writes.
+            let manager = SqliteConnectionManager::file(path).with_init(|con| {
+                con.busy_timeout(DB_WAIT)?;
+                con.pragma_update(None, "journal_mode", "WAL")
+            });
+            let pool = builder().build(manager).map_err(|err| failed(&err))?;
+            Database::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let config = url.parse().map_err(|err| failed(&err))?;
+            let manager = PostgresConnectionManager::new(config, NoTls);
+            let pool = builder().build(manager).map_err(|err| {
+                failed(&format!(
+                    "{err}; is PostgreSQL running, and does that database exist?"
+                ))
+            })?;
+            Database::Postgres(pool)
+        } else {
+            return Err(format!(
+                "--orders {url}: give sqlite:PATH, postgres://USER@HOST:PORT/DB, or off"
+            ));
+        };
+        database.execute_schema().map_err(|err| failed(&err))?;
+        Ok(database)
+    }
+
+    fn execute_schema(&self) -> Result<(), String> {
+        match self {
+            Database::Sqlite(pool) => {
+                let con = pool.get().map_err(|err| err.to_string())?;
+                con.execute(SCHEMA, []).map_err(|err| err.to_string())?;
+            }
+            Database::Postgres(pool) => {
+                let mut con = pool.get().map_err(|err| err.to_string())?;
+                con.batch_execute(SCHEMA).map_err(|err| err.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `orders` in one transaction; an order already there is
+    /// skipped. How many were new.
+    pub fn write(&self, orders: &[Order]) -> Result<u64, String> {
+        let text = |err: &dyn std::fmt::Display| err.to_string();
+        match self {
+            Database::Sqlite(pool) => {
+                let mut con = pool.get().map_err(|err| text(&err))?;
+                let tx = con.transaction().map_err(|err| text(&err))?;
+                let mut new = 0;
+                {
+                    let mut insert = tx.prepare_cached(INSERT).map_err(|err| text(&err))?;
+                    for o in orders {
+                        let row = (&o.sale, &o.user, o.left, &o.seller, &o.entry);
+                        new += insert.execute(row).map_err(|err| text(&err))? as u64;
+                    }
+                }
+                tx.commit().map_err(|err| text(&err))?;
+                Ok(new)
+            }
+            Database::Postgres(pool) => {
+                let mut con = pool.get().map_err(|err| text(&err))?;
+                let mut tx = con.transaction().map_err(|err| text(&err))?;
+                let insert = tx.prepare(INSERT).map_err(|err| text(&err))?;
+                let mut new = 0;
+                for o in orders {
+                    let row: [&(dyn postgres::types::ToSql + Sync); 5] =
+                        [&o.sale, &o.user, &o.left, &o.seller, &o.entry];
+                    new += tx.execute(&insert, &row).map_err(|err| text(&err))?;
+                }
+                tx.commit().map_err(|err| text(&err))?;
+                Ok(new)
+            }
+        }
+    }
+
+    /// How many orders the sale `sale` has.
+    pub fn count(&self, sale: &str) -> Result<u64, String> {
+        let text = |err: &dyn std::fmt::Display| err.to_string();
+        match self {
+            Database::Sqlite(pool) => {
+                let con = pool.get().map_err(|err| text(&err))?;
+                let count: i64 = con
+                    .query_row(COUNT, [sale], |row| row.get(0))
+                    .map_err(|err| text(&err))?;
+                Ok(count as u64)
+            }
+            Database::Postgres(pool) => {
+                let mut con = pool.get().map_err(|err| text(&err))?;
+                let row = con.query_one(COUNT, &[&sale]).map_err(|err| text(&err))?;
+                Ok(row.get::<_, i64>(0) as u64)
+            }
+        }
+    }
+
+    /// The buyers with an order in the sale `sale`.
+    pub fn buyers(&self, sale: &str) -> Result<Vec<String>, String> {
+        let text = |err: &dyn std::fmt::Display| err.to_string();
+        match self {
+            Database::Sqlite(pool) => {
+                let con = pool.get().map_err(|err| text(&err))?;
+                let mut query = con.prepare(BUYERS).map_err(|err| text(&err))?;
+                let rows = query
+                    .query_map([sale], |row| row.get::<_, String>(0))
+                    .map_err(|err| text(&err))?;
+                rows.collect::<Result<_, _>>().map_err(|err| text(&err))
+            }
+            Database::Postgres(pool) => {
+                let mut con = pool.get().map_err(|err| text(&err))?;
+                let rows = con.query(BUYERS, &[&sale]).map_err(|err| text(&err))?;
+                Ok(rows.iter().map(|row| row.get(0)).collect())
+            }
+        }
+    }
+}

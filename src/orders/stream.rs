@@ -1,0 +1,173 @@
+//! The Redis side of the orders: each sale adds an entry to the stream
+//! `seckill:orders` in the same atomic step as the sale; writers read it
+//! as a consumer group, and acknowledge (and delete) an entry only once its
+//! order is committed to the database.
+
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use redis::{Connection, Pipeline, RedisResult, Value};
+
+use super::Order;
+use crate::sale::keys;
+
+/// The consumer group of the order writers: each entry goes to one of them.
+pub const GROUP: &str = "order-writers";
+
+/// Entries read at most at once: one database transaction.
+pub const BATCH: usize = 500;
+
+/// Adds the order of `user` to `pipe`: XADD with what an order needs.
+pub fn add(pipe: &mut Pipeline, sale: &str, seller: &str, user: &str, left: i64) {
+    pipe.cmd("XADD")
+        .arg(keys::ORDERS)
+        .arg("*")
+        .arg("user")
+        .arg(user)
+        .arg("sale")
+        .arg(sale)
+        .arg("left")
+        .arg(left)
+        .arg("seller")
+        .arg(seller)
+        .ignore();
+}
+
+/// Creates the group if missing, reading the stream from its start.
+pub fn create_group(con: &mut Connection) -> RedisResult<()> {
+    let created = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(keys::ORDERS)
+        .arg(GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .exec(con);
+    match created {
+        Err(err) if err.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+/// Entries this consumer was given and has not acknowledged (after a
+/// database failure); else new ones, waiting up to `block_ms` for some.
+pub fn read(con: &mut Connection, consumer: &str, block_ms: usize) -> RedisResult<Vec<StreamId>> {
+    let own = StreamReadOptions::default()
+        .group(GROUP, consumer)
+        .count(BATCH);
+    let reply: StreamReadReply = con_read(con, &["0"], &own)?;
+    let pending = entries(reply);
+    if !pending.is_empty() {
+        return Ok(pending);
+    }
+    let new = own.block(block_ms);
+    Ok(entries(con_read(con, &[">"], &new)?))
+}
+
+fn con_read(
+    con: &mut Connection,
+    ids: &[&str],
+    options: &StreamReadOptions,
+) -> RedisResult<StreamReadReply> {
+    use redis::Commands;
+    con.xread_options(&[keys::ORDERS], ids, options)
+}
+
+fn entries(reply: StreamReadReply) -> Vec<StreamId> {
+    reply.keys.into_iter().flat_map(|key| key.ids).collect()
+}
+
+/// Takes over the entries another writer was given and left for
+/// `idle_ms` (it crashed, or was killed): they become this consumer's.
+pub fn claim(con: &mut Connection, consumer: &str, idle_ms: u64) -> RedisResult<Vec<StreamId>> {
+    let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+        .arg(keys::ORDERS)
+        .arg(GROUP)
+        .arg(consumer)
+        .arg(idle_ms)
+        .arg("0")
+        .arg("COUNT")
+        .arg(BATCH)
+        .query(con)?;
+    Ok(reply.claimed)
+}
+
+/// The order an entry holds, or why it holds none.
+pub fn order_of(entry: &StreamId) -> Result<Order, String> {
+    let field = |name: &str| -> Result<String, String> {
+        match entry.map.get(name) {
+            Some(Value::BulkString(bytes)) => {
+                String::from_utf8(bytes.clone()).map_err(|_| format!("its {name} is not UTF-8"))
+            }
+            _ => Err(format!("it has no {name}")),
+        }
+    };
+    let left = field("left")?;
+    Ok(Order {
+        entry: entry.id.clone(),
+        user: field("user")?,
+        sale: field("sale")?,
+        left: left
+            .parse()
+            .map_err(|_| format!("its left, {left:?}, is not a number"))?,
+        seller: field("seller")?,
+    })
+}
+
+/// Moves an entry that holds no order to the dead-letter stream, with why.
+pub fn bury(con: &mut Connection, entry: &StreamId, why: &str) -> RedisResult<()> {
+    let mut fields: Vec<(String, Vec<u8>)> = vec![
+        ("entry".into(), entry.id.clone().into_bytes()),
+        ("why".into(), why.as_bytes().to_vec()),
+    ];
+    for (name, value) in &entry.map {
+        if let Value::BulkString(bytes) = value {
+            fields.push((format!("field:{name}"), bytes.clone()));
+        }
+    }
+    let mut add = redis::cmd("XADD");
+    add.arg(keys::ORDERS_DEAD).arg("*");
+    for (name, value) in fields {
+        add.arg(name).arg(value);
+    }
+    add.exec(con)?;
+    done(con, &[entry.id.as_str()])
+}
+
+/// Acknowledges entries and deletes them: written, they are not needed
+/// again, and the stream does not grow across sales.
+pub fn done(con: &mut Connection, ids: &[&str]) -> RedisResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    redis::pipe()
+        .cmd("XACK")
+        .arg(keys::ORDERS)
+        .arg(GROUP)
+        .arg(ids)
+        .ignore()
+        .cmd("XDEL")
+        .arg(keys::ORDERS)
+        .arg(ids)
+        .ignore()
+        .exec(con)
+}
+
+/// Orders waiting in the stream (read or not, unwritten), and the age in
+/// ms of the oldest, by Redis's clock.
+pub fn waiting(con: &mut Connection) -> RedisResult<(u64, Option<u64>)> {
+    let (count, first, (seconds, micros)): (u64, Vec<(String, Value)>, (u64, u64)) = redis::pipe()
+        .cmd("XLEN")
+        .arg(keys::ORDERS)
+        .cmd("XRANGE")
+        .arg(keys::ORDERS)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .cmd("TIME")
+        .query(con)?;
+    let now = seconds * 1000 + micros / 1000;
+    let oldest = first.first().and_then(|(id, _)| {
+        let ms: u64 = id.split('-').next()?.parse().ok()?;
+        Some(now.saturating_sub(ms))
+    });
+    Ok((count, oldest))
+}

@@ -1,0 +1,139 @@
+//! How a purchase is made (`--strategy`), and what every purchase goes
+//! through around the strategy's own commands: the opening, watch-retry's
+//! turn to race, a connection of the pool, and the replicas' confirmation.
+//! The four strategies themselves are side by side in `purchase`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::ValueEnum;
+use redis::Connection;
+
+use crate::answer::{Answer, Outcome};
+use crate::beyond::permits::Permits;
+use crate::beyond::replicas::Replicas;
+use crate::opening::Opening;
+use crate::pool::Pool;
+use crate::purchase::{self, Selling, lua, naive, watch, watch_retry};
+use crate::sale::Sale;
+use crate::trouble::Trouble;
+
+/// How a purchase is made: `--strategy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Strategy {
+    /// Check, then decrement, with no lock: oversells under load.
+    Naive,
+    /// The tutorial's WATCH/MULTI/EXEC; a lost race answers -3.
+    Watch,
+    /// WATCH/MULTI/EXEC again after a lost race, up to --retries times.
+    WatchRetry,
+    /// One Lua script that Redis runs as a single step.
+    Lua,
+}
+
+impl Strategy {
+    /// The name `--strategy` takes and `/seckill/stats` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Naive => "naive",
+            Strategy::Watch => "watch",
+            Strategy::WatchRetry => "watch-retry",
+            Strategy::Lua => "lua",
+        }
+    }
+}
+
+/// The default of `--retries`: a lost race means another buyer bought, so
+/// the bound is only what one request may cost (200 round trips).
+pub const DEFAULT_RETRIES: u32 = 100;
+
+/// How many watch-retry purchases race at once on one server; the other
+/// buyers wait their turn. With all of `ab -c 100` racing, a purchase lost
+/// two races on average and the unlucky many in a row.
+pub const RACERS_AT_ONCE: usize = 4;
+
+/// How long a watch-retry buyer waits for a turn to race before 503 busy.
+pub const TURN_WAIT: Duration = Duration::from_secs(1);
+
+/// The strategy of this server, and what it needs.
+pub struct Purchase {
+    pub strategy: Strategy,
+    retries: u32,
+    /// watch-retry's turns to race.
+    racers: Arc<Permits>,
+    replicas: Replicas,
+    /// The sale this server sells: it buys from no other.
+    sale: Selling,
+    /// When the sale opens, if not at once.
+    opening: Option<Opening>,
+}
+
+/// Gets Redis ready for `strategy`: the Lua script loaded when it needs
+/// it, and a warning when the master has fewer replicas than `replicas`
+/// asks for.
+pub fn prepare(
+    strategy: Strategy,
+    replicas: Replicas,
+    con: &mut Connection,
+) -> redis::RedisResult<()> {
+    if strategy == Strategy::Lua {
+        purchase::load_script(con)?;
+    }
+    replicas.warn_if_too_few(con)
+}
+
+impl Purchase {
+    /// Purchases for the sale `sale`, made the way of `strategy`.
+    /// With `orders`, each sale adds its order to the stream in the same step.
+    pub fn new(
+        strategy: Strategy,
+        retries: u32,
+        replicas: Replicas,
+        sale: &Sale,
+        orders: bool,
+    ) -> Purchase {
+        Purchase {
+            strategy,
+            retries,
+            racers: Permits::new(RACERS_AT_ONCE),
+            replicas,
+            sale: Selling {
+                id: sale.id.clone(),
+                seller: sale.seller.clone(),
+                orders,
+            },
+            opening: sale.opening,
+        }
+    }
+
+    /// Makes one purchase for `user_id`.
+    pub fn buy(&self, pool: &Pool, user_id: &str) -> Result<Outcome, Trouble> {
+        // Before the opening, nothing is asked of Redis (see `opening`).
+        if let Some(wait) = self.opening.as_ref().and_then(Opening::wait) {
+            let opens_in_ms = wait.as_millis() as u64;
+            return Ok(Answer::NotOpen { opens_in_ms }.into());
+        }
+        // watch-retry takes a turn first, before a connection that would sit idle meanwhile.
+        let racing = self.strategy == Strategy::WatchRetry;
+        let _turn = racing
+            .then(|| {
+                self.racers
+                    .acquire(TURN_WAIT)
+                    .ok_or(Trouble::Busy(TURN_WAIT))
+            })
+            .transpose()?;
+        let sale = &self.sale;
+        pool.run(|con| {
+            let outcome = match self.strategy {
+                Strategy::Naive => naive(con, sale, user_id)?.into(),
+                Strategy::Watch => watch(con, sale, user_id)?.into(),
+                Strategy::WatchRetry => watch_retry(con, sale, user_id, self.retries)?,
+                Strategy::Lua => lua(con, sale, user_id)?.into(),
+            };
+            if matches!(outcome.answer, Answer::Bought { .. }) {
+                self.replicas.confirm(con)?;
+            }
+            Ok(outcome)
+        })
+    }
+}

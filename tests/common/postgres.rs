@@ -1,0 +1,164 @@
+//! A PostgreSQL of the test's own: a private cluster (initdb) in a temporary
+//! directory, on a free loopback port, stopped when dropped, also when the
+//! test fails. Run as the user `postgres` when the test runs as root, as
+//! PostgreSQL refuses to run as root.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+use super::redis_server::free_port;
+
+const INSTALL_POSTGRES: &str = "PostgreSQL is not installed: install it with \
+    `apt-get install postgresql` (Debian, Ubuntu); .ci/run and scripts/test.sh do it for \
+    you when run as root";
+
+pub struct Postgres {
+    pub port: u16,
+    dir: TempDir,
+    bin: PathBuf,
+    owner: Option<(u32, u32)>,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let bin = binaries();
+        let dir = tempfile::tempdir().expect("cannot make a temporary directory");
+        // SAFETY: geteuid(2) has no preconditions.
+        let owner = (unsafe { libc::geteuid() } == 0).then(postgres_user);
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
+        }
+        let postgres = Postgres {
+            port: free_port(),
+            dir,
+            bin,
+            owner,
+        };
+        let data = postgres.data();
+        let init = postgres.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "--auth=trust", "-N"],
+        );
+        assert!(init.status.success(), "initdb: {}", text(&init));
+        postgres.start_server();
+        postgres
+    }
+
+    /// A URL for `--orders`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server, keeping its data (`start_server` brings it back).
+    pub fn stop_server(&self) {
+        let stop = self.run("pg_ctl", &["-D", &self.data(), "-m", "fast", "-w", "stop"]);
+        assert!(stop.status.success(), "pg_ctl stop: {}", text(&stop));
+    }
+
+    /// Starts the server on its port, and waits until it answers.
+    pub fn start_server(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("postgres.log");
+        let start = self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log.display().to_string(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+        assert!(
+            start.status.success(),
+            "pg_ctl start: {}; see {}",
+            text(&start),
+            log.display()
+        );
+    }
+
+    /// The number of rows of `sql`'s first column, as psql prints it.
+    pub fn query(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args(["-X", "-A", "-t", "-c", sql, &self.url()])
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run psql ({err}): {INSTALL_POSTGRES}"));
+        assert!(out.status.success(), "psql: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let mut command = Command::new(self.bin.join(program));
+        command.args(args).current_dir(self.dir.path());
+        if let Some((uid, gid)) = self.owner {
+            command.uid(uid).gid(gid);
+        }
+        command
+            .output()
+            .unwrap_or_else(|err| panic!("cannot run {program} ({err}): {INSTALL_POSTGRES}"))
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "stop"]);
+    }
+}
+
+/// The directory of initdb and pg_ctl: on the PATH, or Debian's.
+fn binaries() -> PathBuf {
+    let on_path = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output();
+    if let Ok(out) = on_path
+        && out.status.success()
+    {
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        return std::fs::canonicalize(&path)
+            .unwrap_or(path)
+            .parent()
+            .unwrap()
+            .to_path_buf();
+    }
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|versions| {
+            let mut dirs: Vec<PathBuf> = versions.flatten().map(|v| v.path().join("bin")).collect();
+            dirs.sort();
+            dirs.pop()
+        });
+    debian
+        .filter(|bin| bin.join("initdb").exists())
+        .unwrap_or_else(|| panic!("{INSTALL_POSTGRES}"))
+}
+
+/// The uid and gid of the user `postgres`, which Debian's package makes.
+fn postgres_user() -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id")
+            .args([flag, "postgres"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "no user postgres: {INSTALL_POSTGRES}");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
