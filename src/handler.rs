@@ -79,7 +79,8 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
 }
 
 /// `/seckill/stats`: the sale as Redis holds it, this server's counters,
-/// the opening, and the orders: written, waiting, the oldest's age.
+/// the opening, and the orders: written, waiting, the oldest's age, and
+/// the dead letters.
 fn stats(app: &App) -> ResponseBox {
     let orders_on = app.orders.is_some();
     let read = on_redis(app, |con| {
@@ -102,8 +103,9 @@ fn stats(app: &App) -> ResponseBox {
         .as_ref()
         .and_then(|db| db.count(&app.sale.id).ok());
     stats["orders_written"] = written.into();
-    stats["orders_waiting"] = waiting.map(|(count, _)| count).into();
-    stats["oldest_waiting_ms"] = waiting.and_then(|(_, oldest)| oldest).into();
+    stats["orders_waiting"] = waiting.as_ref().map(|w| w.count).into();
+    stats["oldest_waiting_ms"] = waiting.as_ref().and_then(|w| w.oldest_ms).into();
+    stats["orders_dead"] = waiting.as_ref().map(|w| w.dead).into();
     http::json(200, &stats)
 }
 

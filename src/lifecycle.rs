@@ -198,7 +198,7 @@ pub fn audit(
         let failed = |err| redis.failed(err);
         let sale: Option<String> = con.get(keys::SALE_ID).map_err(failed)?;
         let winners = winners_of(con).map_err(failed)?;
-        let (waiting, _) = stream::waiting(con).map_err(failed)?;
+        let waiting = stream::waiting(con).map_err(failed)?.count;
         let buyers: HashSet<String> = database
             .buyers(sale.as_deref().unwrap_or(""))
             .map_err(|err| format!("--orders: cannot read the orders: {err}"))?

@@ -24,6 +24,7 @@ const FIELDS = {
   "orders-written": "orders_written",
   "orders-waiting": "orders_waiting",
   "oldest-waiting": "oldest_waiting_ms",
+  "orders-dead": "orders_dead",
 };
 
 const note = document.getElementById("live-note");

@@ -206,6 +206,8 @@ fn an_entry_that_holds_no_order_goes_to_the_dead_letters() {
     wait_until_orders_are_winners(&redis, Duration::from_secs(10));
     let dead: usize = redis.con().xlen("seckill:orders:dead").unwrap();
     assert_eq!(dead, 1);
+    let stats = get(server.addr, "/seckill/stats").json();
+    assert_eq!(stats["orders_dead"], 1, "counted: {stats}");
     server.wait_for_stderr("holds no order");
 }
 

@@ -181,6 +181,7 @@ fn stats_agree_with_redis_after_a_load() {
             "orders_written",
             "orders_waiting",
             "oldest_waiting_ms",
+            "orders_dead",
         ];
         assert_eq!(fields, HashSet::from(expected), "{strategy}");
         let (winners, remaining) = sale(&redis);

@@ -150,10 +150,18 @@ pub fn done(con: &mut Connection, ids: &[&str]) -> RedisResult<()> {
         .exec(con)
 }
 
-/// Orders waiting in the stream (read or not, unwritten), and the age in
-/// ms of the oldest, by Redis's clock.
-pub fn waiting(con: &mut Connection) -> RedisResult<(u64, Option<u64>)> {
-    let (count, first, (seconds, micros)): (u64, Vec<(String, Value)>, (u64, u64)) = redis::pipe()
+/// The orders in the stream: how many wait (read or not, unwritten), the
+/// age in ms of the oldest (by Redis's clock), and how many dead letters.
+pub struct Waiting {
+    pub count: u64,
+    pub oldest_ms: Option<u64>,
+    pub dead: u64,
+}
+
+/// What waits in the stream now.
+pub fn waiting(con: &mut Connection) -> RedisResult<Waiting> {
+    type Reply = (u64, Vec<(String, Value)>, (u64, u64), u64);
+    let (count, first, (seconds, micros), dead): Reply = redis::pipe()
         .cmd("XLEN")
         .arg(keys::ORDERS)
         .cmd("XRANGE")
@@ -163,11 +171,17 @@ pub fn waiting(con: &mut Connection) -> RedisResult<(u64, Option<u64>)> {
         .arg("COUNT")
         .arg(1)
         .cmd("TIME")
+        .cmd("XLEN")
+        .arg(keys::ORDERS_DEAD)
         .query(con)?;
     let now = seconds * 1000 + micros / 1000;
-    let oldest = first.first().and_then(|(id, _)| {
+    let oldest_ms = first.first().and_then(|(id, _)| {
         let ms: u64 = id.split('-').next()?.parse().ok()?;
         Some(now.saturating_sub(ms))
     });
-    Ok((count, oldest))
+    Ok(Waiting {
+        count,
+        oldest_ms,
+        dead,
+    })
 }
