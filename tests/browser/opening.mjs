@@ -4,46 +4,18 @@
 // starts Redis and seckill (lua, --opens-in, --suffix-max 0) and passes:
 //   node opening.mjs BASE_URL PAGES SCREENSHOT_DIR
 // Exits non-zero, saying which step failed, on the first failure.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, inChromium } from "./chromium.mjs";
 
 const [base, pagesText, shots] = process.argv.slice(2);
 const PAGES = Number(pagesText);
 const STEP_MS = 30_000;
-setTimeout(() => fail("the opening test took over 120 s"), 120_000).unref();
 
-function fail(why) {
-  console.error(`opening test failed: ${why}`);
-  process.exit(1);
-}
+// Tabs in the background keep their timers, as a class's own screens do.
+const extraArgs = ["--disable-background-timer-throttling", "--disable-renderer-backgrounding"];
+await inChromium("opening test", { height: 900, extraArgs }, run);
 
-function check(ok, what) {
-  if (!ok) fail(what);
-  console.log(`ok: ${what}`);
-}
-
-const profile = mkdtempSync(join(tmpdir(), "seckill-chromium-"));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  viewport: { width: 1000, height: 900 },
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    // Tabs in the background keep their timers, as a class's own screens do.
-    "--disable-background-timer-throttling", "--disable-renderer-backgrounding"],
-}).catch((err) => fail(`cannot start Chromium: ${err.message}`));
-
-try {
-  await run();
-} catch (err) {
-  fail(err.message);
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
-
-async function run() {
+async function run(browser) {
   const problems = [];
   const pages = [];
   for (let i = 0; i < PAGES; i++) {

@@ -3,44 +3,14 @@
 // --suffix-max 0) and passes:
 //   node page.mjs BASE_URL REDIS_PID SECKILL_PID SCREENSHOT_DIR
 // Exits non-zero, saying which step failed, on the first failure.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, fail, inChromium } from "./chromium.mjs";
 
 const [base, redisPid, seckillPid, shots] = process.argv.slice(2);
 const STEP_MS = 10_000;
-// The whole test stops by itself, whatever hangs.
-setTimeout(() => fail("the browser test took over 120 s"), 120_000).unref();
 
-function fail(why) {
-  console.error(`browser test failed: ${why}`);
-  process.exit(1);
-}
-
-function check(ok, what) {
-  if (!ok) fail(what);
-  console.log(`ok: ${what}`);
-}
-
-// A new, empty profile each run.
-const profile = mkdtempSync(join(tmpdir(), "seckill-chromium-"));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  viewport: { width: 1000, height: 1100 },
-  // Root needs --no-sandbox; the rest keeps Chromium off the network.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-}).catch((err) => fail(`cannot start Chromium: ${err.message}`));
-
-try {
-  await run(browser.pages()[0] ?? (await browser.newPage()));
-} catch (err) {
-  fail(err.message);
-} finally {
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
-}
+await inChromium("browser test", { height: 1100 }, async (browser) =>
+  run(browser.pages()[0] ?? (await browser.newPage())));
 
 async function run(page) {
   page.setDefaultTimeout(STEP_MS);
