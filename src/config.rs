@@ -203,6 +203,7 @@ impl Config {
             stock: self.stock,
             opens: self.opens(),
             replace: self.replace,
+            orders: self.orders != "off",
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Begin {
     pub stock: u32,
     pub opens: Opens,
     pub replace: bool,
+    /// Whether each sale adds its order to the stream (`--orders`).
+    pub orders: bool,
 }
 
 /// The sale this server sells, under the name `seller`.
@@ -39,6 +41,9 @@ pub fn open(
     begin: &Begin,
     seller: &str,
 ) -> Result<Sale, Box<dyn Error>> {
+    if begin.orders {
+        stream::check_key(con)?;
+    }
     let sale = open_or_join(redis, con, begin, seller)?;
     if let Some(wait) = sale.opening.as_ref().and_then(Opening::wait) {
         let at = sale
@@ -91,6 +96,9 @@ fn open_or_join(
     }
 }
 
+/// How many ids of a mismatch the audit names.
+const IDS_SHOWN: usize = 5;
+
 /// How long the stop waits for the order writer to write what waits in
 /// the stream; what is left is written by the next writer.
 pub const ORDERS_WAIT: Duration = Duration::from_secs(5);
@@ -139,7 +147,7 @@ pub fn end(redis: &Redis, app: &App, drained: Option<bool>) -> Result<ExitCode, 
             Ended::Gone => return Err(no_sale(redis)),
         };
     if let Some(database) = &app.orders {
-        let winners = app.pool.run(|con| Ok(winners_of(con)?.len())).ok();
+        let winners = app.pool.run(|con| Ok(winners_count(con)?)).ok();
         print_report(orders_line(database.count(&sale.id), winners, drained), now);
     }
     print_report(report.summary(), now);
@@ -165,6 +173,15 @@ fn orders_line(
         Ok(written) => format!("orders:        {written} written for {winners} winners{left}"),
         Err(err) => format!("orders:        cannot count them in the database ({err}){left}"),
     }
+}
+
+/// How many winners Redis holds, the placeholder left out.
+fn winners_count(con: &mut Connection) -> redis::RedisResult<usize> {
+    let (members, placeholder): (usize, bool) = redis::pipe()
+        .scard(keys::WINNERS)
+        .sismember(keys::WINNERS, keys::PLACEHOLDER)
+        .query(con)?;
+    Ok(members - usize::from(placeholder))
 }
 
 /// The winners in Redis, the placeholder left out.
@@ -217,7 +234,7 @@ pub fn audit(
         if waiting == 0 && !(unordered.is_empty() && unwon.is_empty()) {
             let few = |ids: &[&String]| {
                 ids.iter()
-                    .take(5)
+                    .take(IDS_SHOWN)
                     .map(|id| id.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")

@@ -29,10 +29,12 @@ if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
 end
 -- The decrement before the buyer is added: an error (a number beyond 64
 -- bits, a replica refusing writes) ends the script with nothing written.
-local left = redis.call('DECR', KEYS[1])
-redis.call('SADD', KEYS[2], ARGV[1])
+-- The order first: an XADD Redis refuses (the key is not a stream) ends
+-- the script before the sale, as a refused DECR does.
 if ARGV[4] == 'orders' then
   redis.call('XADD', KEYS[4], '*', 'user', ARGV[1], 'sale', ARGV[2],
-    'left', left, 'seller', ARGV[3])
+    'left', tonumber(stock) - 1, 'seller', ARGV[3])
 end
+local left = redis.call('DECR', KEYS[1])
+redis.call('SADD', KEYS[2], ARGV[1])
 return {1, left}

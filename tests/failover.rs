@@ -182,7 +182,9 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
     }
     let database = rusqlite::Connection::open(topology.master.dir.path().join("orders.sqlite"));
     let database = database.unwrap();
-    let mut query = database.prepare("SELECT user_id FROM orders").unwrap();
+    let mut query = database
+        .prepare("SELECT user_id FROM seckill_orders")
+        .unwrap();
     let rows = query.query_map([], |row| row.get::<_, String>(0)).unwrap();
     let orders = rows.collect::<Result<_, _>>().unwrap();
     drop(server);

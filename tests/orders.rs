@@ -24,7 +24,7 @@ fn database(redis: &Redis) -> PathBuf {
 /// The buyers with an order in the database, each once.
 fn ordered(redis: &Redis) -> Vec<String> {
     let db = rusqlite::Connection::open(database(redis)).unwrap();
-    let mut query = db.prepare("SELECT user_id FROM orders").unwrap();
+    let mut query = db.prepare("SELECT user_id FROM seckill_orders").unwrap();
     let rows = query.query_map([], |row| row.get(0)).unwrap();
     rows.collect::<Result<_, _>>().unwrap()
 }
@@ -248,7 +248,7 @@ fn orders_go_to_postgresql_and_wait_while_it_is_down() {
     load(&server, 500, 50);
     let count = || {
         postgres
-            .query("SELECT COUNT(*) FROM orders")
+            .query("SELECT COUNT(*) FROM seckill_orders")
             .parse::<usize>()
             .unwrap()
     };
@@ -327,4 +327,30 @@ fn a_redis_restarted_with_its_aof_keeps_every_order() {
     wait_until_orders_are_winners(&redis, Duration::from_secs(15));
     assert_eq!(ordered(&redis).len(), 41);
     drop(server);
+}
+
+#[test]
+fn a_key_in_the_way_of_the_orders_stops_the_start_before_any_sale() {
+    let redis = Redis::start();
+    let () = redis.con().set("seckill:orders", "junk").unwrap();
+    let orders = format!("sqlite:{}", database(&redis).display());
+    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
+        .args([
+            "--redis",
+            &redis.url(),
+            "--orders",
+            &orders,
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("seckill:orders holds a string, not a stream of orders"),
+        "{stderr}"
+    );
+    let stock: Option<String> = redis.con().get("commodity:num").unwrap();
+    assert_eq!(stock, None, "no sale was set up");
 }

@@ -5,6 +5,7 @@
 //! (a crash between the commit and the XACK) inserts nothing twice.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use r2d2_postgres::PostgresConnectionManager;
@@ -12,9 +13,11 @@ use r2d2_postgres::postgres::NoTls;
 use r2d2_sqlite::SqliteConnectionManager;
 
 use super::Order;
+use crate::beyond::output::warn;
 
-/// The table, created if missing; its SQL reads the same in both.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders (
+/// The table, created if missing; its SQL reads the same in both. Named
+/// for the project, so it meets no `orders` table a database already has.
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS seckill_orders (
     sale TEXT NOT NULL,
     user_id TEXT NOT NULL,
     stock_left BIGINT NOT NULL,
@@ -23,13 +26,15 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS orders (
     PRIMARY KEY (sale, user_id)
 )";
 
-/// One order; an order already there is left as it is.
-const INSERT: &str = "INSERT INTO orders (sale, user_id, stock_left, seller, entry)
+/// One order; an order already there is left as it is. (SQLite reads `$1`
+/// to `$5` as named parameters, numbered in the order they first appear:
+/// here, their own.)
+const INSERT: &str = "INSERT INTO seckill_orders (sale, user_id, stock_left, seller, entry)
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
 
-const COUNT: &str = "SELECT COUNT(*) FROM orders WHERE sale = $1";
+const COUNT: &str = "SELECT COUNT(*) FROM seckill_orders WHERE sale = $1";
 
-const BUYERS: &str = "SELECT user_id FROM orders WHERE sale = $1";
+const BUYERS: &str = "SELECT user_id FROM seckill_orders WHERE sale = $1";
 
 /// How long a connection to the database may take, and a locked SQLite
 /// file may be waited for, before the writer tries again later.
@@ -39,22 +44,31 @@ const DB_WAIT: Duration = Duration::from_secs(2);
 const DB_POOL: u32 = 4;
 
 /// A database of orders: `--orders sqlite:PATH` or `--orders postgres://...`.
-pub enum Database {
+pub struct Database {
+    pools: Pools,
+    /// Whether the table is known to exist: created at open, or at the
+    /// first write when the database was down at open.
+    ready: AtomicBool,
+}
+
+enum Pools {
     Sqlite(r2d2::Pool<SqliteConnectionManager>),
     Postgres(r2d2::Pool<PostgresConnectionManager<NoTls>>),
 }
 
 impl Database {
-    /// Opens the database of `url` and creates the table if missing.
+    /// The database of `url`, with its table created if missing. A
+    /// database that does not answer is no reason not to sell: the orders
+    /// wait in the stream, and the writer says so.
     pub fn open(url: &str) -> Result<Database, String> {
         let failed = |err: &dyn std::fmt::Display| format!("--orders {url}: {err}");
         fn builder<M: r2d2::ManageConnection>() -> r2d2::Builder<M> {
             r2d2::Pool::builder()
                 .max_size(DB_POOL)
-                .min_idle(Some(1))
+                .min_idle(Some(0))
                 .connection_timeout(DB_WAIT)
         }
-        let database = if let Some(path) = url.strip_prefix("sqlite:") {
+        let pools = if let Some(path) = url.strip_prefix("sqlite:") {
             if let Some(dir) = Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -66,46 +80,60 @@ impl Database {
                 con.busy_timeout(DB_WAIT)?;
                 con.pragma_update(None, "journal_mode", "WAL")
             });
-            let pool = builder().build(manager).map_err(|err| failed(&err))?;
-            Database::Sqlite(pool)
+            Pools::Sqlite(builder().build_unchecked(manager))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let config = url.parse().map_err(|err| failed(&err))?;
+            let mut config: postgres::Config = url.parse().map_err(|err| failed(&err))?;
+            // Nothing waits on PostgreSQL for ever: a buyer never does, but
+            // the writer, the stats and the stop would.
+            let wait_ms = DB_WAIT.as_millis();
+            config.connect_timeout(DB_WAIT).options(&format!(
+                "-c statement_timeout={wait_ms} -c lock_timeout={wait_ms}"
+            ));
             let manager = PostgresConnectionManager::new(config, NoTls);
-            let pool = builder().build(manager).map_err(|err| {
-                failed(&format!(
-                    "{err}; is PostgreSQL running, and does that database exist?"
-                ))
-            })?;
-            Database::Postgres(pool)
+            Pools::Postgres(builder().build_unchecked(manager))
         } else {
             return Err(format!(
                 "--orders {url}: give sqlite:PATH, postgres://USER@HOST:PORT/DB, or off"
             ));
         };
-        database.execute_schema().map_err(|err| failed(&err))?;
+        let database = Database {
+            pools,
+            ready: AtomicBool::new(false),
+        };
+        if let Err(err) = database.ensure_table() {
+            warn(format!(
+                "seckill: --orders {url}: {err}; orders wait in the stream until it answers"
+            ));
+        }
         Ok(database)
     }
 
-    fn execute_schema(&self) -> Result<(), String> {
-        match self {
-            Database::Sqlite(pool) => {
+    /// Creates the table if it is missing, once.
+    fn ensure_table(&self) -> Result<(), String> {
+        if self.ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match &self.pools {
+            Pools::Sqlite(pool) => {
                 let con = pool.get().map_err(|err| err.to_string())?;
                 con.execute(SCHEMA, []).map_err(|err| err.to_string())?;
             }
-            Database::Postgres(pool) => {
+            Pools::Postgres(pool) => {
                 let mut con = pool.get().map_err(|err| err.to_string())?;
                 con.batch_execute(SCHEMA).map_err(|err| err.to_string())?;
             }
         }
+        self.ready.store(true, Ordering::Relaxed);
         Ok(())
     }
 
     /// Writes `orders` in one transaction; an order already there is
     /// skipped. How many were new.
     pub fn write(&self, orders: &[Order]) -> Result<u64, String> {
+        self.ensure_table()?;
         let text = |err: &dyn std::fmt::Display| err.to_string();
-        match self {
-            Database::Sqlite(pool) => {
+        match &self.pools {
+            Pools::Sqlite(pool) => {
                 let mut con = pool.get().map_err(|err| text(&err))?;
                 let tx = con.transaction().map_err(|err| text(&err))?;
                 let mut new = 0;
@@ -119,7 +147,7 @@ impl Database {
                 tx.commit().map_err(|err| text(&err))?;
                 Ok(new)
             }
-            Database::Postgres(pool) => {
+            Pools::Postgres(pool) => {
                 let mut con = pool.get().map_err(|err| text(&err))?;
                 let mut tx = con.transaction().map_err(|err| text(&err))?;
                 let insert = tx.prepare(INSERT).map_err(|err| text(&err))?;
@@ -137,16 +165,17 @@ impl Database {
 
     /// How many orders the sale `sale` has.
     pub fn count(&self, sale: &str) -> Result<u64, String> {
+        self.ensure_table()?;
         let text = |err: &dyn std::fmt::Display| err.to_string();
-        match self {
-            Database::Sqlite(pool) => {
+        match &self.pools {
+            Pools::Sqlite(pool) => {
                 let con = pool.get().map_err(|err| text(&err))?;
                 let count: i64 = con
                     .query_row(COUNT, [sale], |row| row.get(0))
                     .map_err(|err| text(&err))?;
                 Ok(count as u64)
             }
-            Database::Postgres(pool) => {
+            Pools::Postgres(pool) => {
                 let mut con = pool.get().map_err(|err| text(&err))?;
                 let row = con.query_one(COUNT, &[&sale]).map_err(|err| text(&err))?;
                 Ok(row.get::<_, i64>(0) as u64)
@@ -156,9 +185,10 @@ impl Database {
 
     /// The buyers with an order in the sale `sale`.
     pub fn buyers(&self, sale: &str) -> Result<Vec<String>, String> {
+        self.ensure_table()?;
         let text = |err: &dyn std::fmt::Display| err.to_string();
-        match self {
-            Database::Sqlite(pool) => {
+        match &self.pools {
+            Pools::Sqlite(pool) => {
                 let con = pool.get().map_err(|err| text(&err))?;
                 let mut query = con.prepare(BUYERS).map_err(|err| text(&err))?;
                 let rows = query
@@ -166,7 +196,7 @@ impl Database {
                     .map_err(|err| text(&err))?;
                 rows.collect::<Result<_, _>>().map_err(|err| text(&err))
             }
-            Database::Postgres(pool) => {
+            Pools::Postgres(pool) => {
                 let mut con = pool.get().map_err(|err| text(&err))?;
                 let rows = con.query(BUYERS, &[&sale]).map_err(|err| text(&err))?;
                 Ok(rows.iter().map(|row| row.get(0)).collect())

@@ -43,6 +43,12 @@ pub struct Order {
 /// How long a read of the stream waits for new entries.
 const BLOCK: Duration = Duration::from_millis(500);
 
+/// How long a read waits while draining at the stop: nothing new is sold.
+const DRAIN_BLOCK: Duration = Duration::from_millis(50);
+
+/// How often the stop looks whether the writer is done.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
 /// How long entries given to a writer may stay unacknowledged before
 /// another writer claims them: the writer that had them is gone.
 pub const CLAIM_IDLE: Duration = Duration::from_secs(10);
@@ -100,11 +106,11 @@ impl Writer {
         self.draining.store(true, Ordering::SeqCst);
         let deadline = Instant::now() + wait;
         while !self.thread.is_finished() && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(10));
+            thread::sleep(DRAIN_POLL);
         }
-        let drained = self.thread.is_finished();
         self.stop.store(true, Ordering::SeqCst);
-        drained
+        // A writer that panicked is finished too, but wrote nothing since.
+        self.thread.is_finished() && self.thread.join().is_ok()
     }
 }
 
@@ -126,6 +132,7 @@ impl Work {
     fn run(&self) {
         let mut con: Option<Connection> = None;
         let mut claimed_at: Option<Instant> = None;
+        let mut cursor = String::from("0-0");
         while !self.stop.load(Ordering::SeqCst) {
             let Some(c) = con.as_mut() else {
                 con = self.connect();
@@ -133,14 +140,10 @@ impl Work {
             };
             let draining = self.draining.load(Ordering::SeqCst);
             let claim = claimed_at.is_none_or(|at| at.elapsed() >= CLAIM_EVERY);
-            let block = if draining {
-                Duration::from_millis(50)
-            } else {
-                BLOCK
-            };
+            let block = if draining { DRAIN_BLOCK } else { BLOCK };
             let read = if claim {
                 claimed_at = Some(Instant::now());
-                stream::claim(c, &self.name, CLAIM_IDLE.as_millis() as u64)
+                stream::claim(c, &self.name, CLAIM_IDLE.as_millis() as u64, &mut cursor)
             } else {
                 stream::read(c, &self.name, block.as_millis() as usize)
             };
@@ -187,8 +190,7 @@ impl Work {
     fn redis_failed(&self, err: &str) {
         if !self.redis_down.replace(true) {
             warn_timed(format!(
-                "the order writer cannot read the orders from Redis ({err}); trying again \
-                 every {} ms",
+                "the order writer lost Redis ({err}); trying again every {} ms",
                 RETRY.as_millis()
             ));
         }
@@ -216,9 +218,20 @@ impl Work {
                 }
             }
         }
-        // This connection's XREADGROUP was a write, after the entries'
-        // XADDs: WAIT here covers them.
-        if let Err(unconfirmed) = self.replicas.confirm(con) {
+        // WAIT covers this connection's writes: claiming the entries again
+        // (replicated, after their XADDs) makes it cover them.
+        let ids: Vec<&str> = orders.iter().map(|order| order.entry.as_str()).collect();
+        let confirmed = match self.replicas.wanted {
+            0 => Ok(()),
+            _ => match stream::touch(con, &self.name, &ids) {
+                Ok(()) => self.replicas.confirm(con),
+                Err(err) => {
+                    self.redis_failed(&err.to_string());
+                    return true;
+                }
+            },
+        };
+        if let Err(unconfirmed) = confirmed {
             if !self.unreplicated.replace(true) {
                 warn_timed(format!(
                     "orders wait to be written until the replicas have them: {}",
@@ -242,7 +255,6 @@ impl Work {
         if self.database_down.replace(false) {
             warn_timed("orders are written to the database again");
         }
-        let ids: Vec<&str> = orders.iter().map(|order| order.entry.as_str()).collect();
         if let Err(err) = stream::done(con, &ids) {
             // Written but not acknowledged: written again later, inserting nothing.
             self.redis_failed(&err.to_string());

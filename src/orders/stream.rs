@@ -75,18 +75,61 @@ fn entries(reply: StreamReadReply) -> Vec<StreamId> {
 }
 
 /// Takes over the entries another writer was given and left for
-/// `idle_ms` (it crashed, or was killed): they become this consumer's.
-pub fn claim(con: &mut Connection, consumer: &str, idle_ms: u64) -> RedisResult<Vec<StreamId>> {
+/// `idle_ms` (it crashed, or was killed): they become this consumer's. Each
+/// call scans on from `cursor` (where the last one stopped, `0-0` at first
+/// and after a full pass), so every pending entry is reached in turn.
+pub fn claim(
+    con: &mut Connection,
+    consumer: &str,
+    idle_ms: u64,
+    cursor: &mut String,
+) -> RedisResult<Vec<StreamId>> {
     let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
         .arg(keys::ORDERS)
         .arg(GROUP)
         .arg(consumer)
         .arg(idle_ms)
-        .arg("0")
+        .arg(cursor.as_str())
         .arg("COUNT")
         .arg(BATCH)
         .query(con)?;
+    *cursor = reply.next_stream_id;
     Ok(reply.claimed)
+}
+
+/// Claims this consumer's own entries again: a write Redis replicates,
+/// so a WAIT after it covers the entries' XADDs even on a connection that
+/// has written nothing else yet.
+pub fn touch(con: &mut Connection, consumer: &str, ids: &[&str]) -> RedisResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    redis::cmd("XCLAIM")
+        .arg(keys::ORDERS)
+        .arg(GROUP)
+        .arg(consumer)
+        .arg(0)
+        .arg(ids)
+        .arg("JUSTID")
+        .exec(con)
+}
+
+/// Refuses a `seckill:orders` that is not a stream: every sale's XADD would
+/// fail after the sale was made.
+pub fn check_key(con: &mut Connection) -> Result<(), String> {
+    let kind: String = redis::cmd("TYPE")
+        .arg(keys::ORDERS)
+        .query(con)
+        .map_err(|err| err.to_string())?;
+    match kind.as_str() {
+        "stream" | "none" => Ok(()),
+        other => Err(format!(
+            "{} holds a {other}, not a stream of orders: remove it (redis-cli del {}) or give \
+             --orders off",
+            keys::ORDERS,
+            keys::ORDERS
+        )),
+    }
 }
 
 /// The order an entry holds, or why it holds none.
@@ -131,13 +174,15 @@ pub fn bury(con: &mut Connection, entry: &StreamId, why: &str) -> RedisResult<()
     done(con, &[entry.id.as_str()])
 }
 
-/// Acknowledges entries and deletes them: written, they are not needed
-/// again, and the stream does not grow across sales.
+/// Acknowledges entries and deletes them, in one step (an entry
+/// acknowledged but not deleted would count as waiting for ever): written,
+/// they are not needed again, and the stream does not grow across sales.
 pub fn done(con: &mut Connection, ids: &[&str]) -> RedisResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
     redis::pipe()
+        .atomic()
         .cmd("XACK")
         .arg(keys::ORDERS)
         .arg(GROUP)
