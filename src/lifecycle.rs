@@ -148,7 +148,10 @@ pub fn end(redis: &Redis, app: &App, drained: Option<bool>) -> Result<ExitCode, 
         };
     if let Some(database) = &app.orders {
         let winners = app.pool.run(|con| Ok(winners_count(con)?)).ok();
-        print_report(orders_line(database.count(&sale.id), winners, drained), now);
+        print_report(
+            orders_line(database.count_now(&sale.id), winners, drained),
+            now,
+        );
     }
     print_report(report.summary(), now);
     Ok(code)

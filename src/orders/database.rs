@@ -5,8 +5,9 @@
 //! (a crash between the commit and the XACK) inserts nothing twice.
 
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::NoTls;
@@ -49,7 +50,15 @@ pub struct Database {
     /// Whether the table is known to exist: created at open, or at the
     /// first write when the database was down at open.
     ready: AtomicBool,
+    /// The last count asked for (`count`): when, of which sale, how many.
+    counted: Mutex<Option<(Instant, String, u64)>>,
 }
+
+/// How long a count of orders is answered again without asking the
+/// database: however many pages poll `/seckill/stats`, and however fast a
+/// client asks, the database is asked a few times a second at most, and the
+/// writer keeps its connections.
+const COUNT_FRESH: Duration = Duration::from_millis(250);
 
 enum Pools {
     Sqlite(r2d2::Pool<SqliteConnectionManager>),
@@ -99,6 +108,7 @@ impl Database {
         let database = Database {
             pools,
             ready: AtomicBool::new(false),
+            counted: Mutex::new(None),
         };
         if let Err(err) = database.ensure_table() {
             warn(format!(
@@ -163,8 +173,24 @@ impl Database {
         }
     }
 
-    /// How many orders the sale `sale` has.
+    /// How many orders the sale `sale` has, as counted `COUNT_FRESH` ago at
+    /// most. The lock is held while counting: a crowd of askers waits for one
+    /// count instead of each asking the database.
     pub fn count(&self, sale: &str) -> Result<u64, String> {
+        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, of, count)) = counted.as_ref()
+            && of == sale
+            && at.elapsed() < COUNT_FRESH
+        {
+            return Ok(*count);
+        }
+        let count = self.count_now(sale)?;
+        *counted = Some((Instant::now(), sale.to_string(), count));
+        Ok(count)
+    }
+
+    /// How many orders the sale `sale` has now, asked of the database.
+    pub fn count_now(&self, sale: &str) -> Result<u64, String> {
         self.ensure_table()?;
         let text = |err: &dyn std::fmt::Display| err.to_string();
         match &self.pools {
