@@ -108,10 +108,13 @@ fn a_crowd_of_a_thousand_on_busy_cores_gets_only_answers() {
         server.stderr()
     );
     assert_ab_clean(&report, 5000);
-    // A thread per connection at most: a thread started counts as waiting
-    // for the next connection before it runs, or every busy thread starts
-    // one more while the new ones wait for a core (2000 for this crowd).
-    let most = before.threads + 1000 + SPARE_THREADS;
+    // About a thread per connection: a thread started counts as waiting for
+    // the next connection before it runs, or every busy thread starts one
+    // more while the new ones wait for a core (2000 for this crowd). A tenth
+    // more is allowed: ab opens its next connection as soon as it has an
+    // answer, before the thread that answered has closed the last one (1027
+    // seen for 1000, on busy cores).
+    let most = before.threads + 1100 + SPARE_THREADS;
     assert!(
         peak <= most,
         "{peak} threads for a crowd of 1000 (at most {most})"
