@@ -16,17 +16,6 @@ use redis::Commands;
 
 const STRATEGIES: [&str; 4] = ["naive", "watch", "watch-retry", "lua"];
 
-/// seckill run to its end with `flags` against `redis` on a free port.
-fn run_seckill(redis: &Redis, flags: &[&str]) -> (Output, Duration) {
-    let started = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args(["--bind", "127.0.0.1:0", "--redis", &redis.url()])
-        .args(flags)
-        .output()
-        .expect("cannot run seckill");
-    (out, started.elapsed())
-}
-
 fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -117,7 +106,7 @@ fn a_second_server_without_join_leaves_a_running_sale_alone() {
     let early = buyers(&first, "a", 28);
     assert_eq!(early.len(), 28);
 
-    let (out, took) = run_seckill(&redis, &[]);
+    let (out, took) = Seckill::run_to_end(&redis, &[]);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("other seckills sell the sale"), "{err}");
@@ -208,7 +197,7 @@ fn a_start_that_fails_leaves_the_sale_alone() {
     );
     let needed = seckill::pool::POOL_AT_START as usize + 1;
     let held: Vec<redis::Connection> = (0..40 - needed + 2).map(|_| redis.con()).collect();
-    let (out, took) = run_seckill(&redis, &[]);
+    let (out, took) = Seckill::run_to_end(&redis, &[]);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("Redis refuses more connections"), "{err}");
@@ -290,7 +279,7 @@ fn a_redis_paused_for_writes_at_start_is_a_clear_failure_and_no_wipe() {
     let before = sale_in(&mut redis.con());
 
     let paused = redis.hold_writes();
-    let (out, took) = run_seckill(&redis, &[]);
+    let (out, took) = Seckill::run_to_end(&redis, &[]);
     let err = stderr_of(&out);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("did not answer in time"), "{err}");

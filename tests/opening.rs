@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::tools::{ab, assert_ab_clean};
@@ -94,15 +93,7 @@ fn a_time_of_day_or_rfc3339_sets_the_opening_and_a_past_one_is_refused() {
     let wait = answer["opens_in_ms"].as_u64().unwrap();
     assert!((50_000..=61_000).contains(&wait), "{answer}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args([
-            "--redis",
-            &redis.url(),
-            "--opens-at",
-            "2000-01-01T00:00:00Z",
-        ])
-        .output()
-        .unwrap();
+    let (out, _) = Seckill::run_to_end(&redis, &["--opens-at", "2000-01-01T00:00:00Z"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("is past; give a time to come"), "{stderr}");

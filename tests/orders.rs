@@ -51,10 +51,7 @@ fn wait_until_orders_are_winners(redis: &Redis, within: Duration) {
 /// `seckill --audit` of `redis`'s sale and its database: exit code, output.
 fn audit(redis: &Redis) -> (i32, String) {
     let orders = format!("sqlite:{}", database(redis).display());
-    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args(["--audit", "--redis", &redis.url(), "--orders", &orders])
-        .output()
-        .unwrap();
+    let (out, _) = Seckill::run_to_end(redis, &["--audit", "--orders", &orders]);
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
@@ -334,17 +331,7 @@ fn a_key_in_the_way_of_the_orders_stops_the_start_before_any_sale() {
     let redis = Redis::start();
     let () = redis.con().set("seckill:orders", "junk").unwrap();
     let orders = format!("sqlite:{}", database(&redis).display());
-    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args([
-            "--redis",
-            &redis.url(),
-            "--orders",
-            &orders,
-            "--bind",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
+    let (out, _) = Seckill::run_to_end(&redis, &["--orders", &orders]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(

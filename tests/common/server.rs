@@ -40,6 +40,18 @@ impl Seckill {
         Seckill::spawn(redis, flags, adjust, Output::Collected)
     }
 
+    /// seckill run to its end with `flags` against `redis` on a free port
+    /// (a start that fails, `--audit`): its output, and how long it took.
+    pub fn run_to_end(redis: &Redis, flags: &[&str]) -> (std::process::Output, Duration) {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
+            .args(["--bind", "127.0.0.1:0", "--redis", &redis.url()])
+            .args(flags)
+            .output()
+            .expect("cannot run seckill");
+        (out, started.elapsed())
+    }
+
     /// As `start`, run as the user `nobody`, from a copy of the binary in a
     /// directory anyone may enter: a clone in a private one (`mktemp -d`,
     /// `/root`) is out of nobody's reach. Needs root.
