@@ -11,9 +11,9 @@ use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
 use crate::lifecycle::Begin;
 use crate::opening::{self, Opens};
 use crate::orders::database::Database;
-use crate::pool::{CHECKOUT_TIMEOUT, IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
+use crate::pool::{IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
 use crate::sale::{MARK_EVERY, MARK_LASTS};
-use crate::strategy::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy, TURN_WAIT};
+use crate::strategy::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy};
 
 /// WAIT answers after its timeout: well within `IO_TIMEOUT`, the longest a
 /// reply may take.
@@ -166,6 +166,19 @@ pub struct Config {
     #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
     pub send_timeout: Duration,
 
+    /// Connections to Redis the server keeps open at most; a request
+    /// beyond waits its turn at one (--turn-wait). One Redis gains nothing
+    /// from many more than the requests it answers at once.
+    #[arg(long, default_value_t = POOL_SIZE, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub redis_connections: u32,
+
+    /// Seconds a purchase waits for its turn at Redis while a crowd is
+    /// ahead and Redis is healthy (503 busy after: the server is
+    /// overloaded); a Redis that fails is told at once, without waiting.
+    #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
+    pub turn_wait: Duration,
+
     /// Seconds a stop (Ctrl-C, SIGTERM) waits for the requests in flight
     /// before it prints the winners without their answers.
     #[arg(long, default_value = "10", value_parser = seconds, value_name = "SECONDS")]
@@ -257,7 +270,7 @@ fn fixed_limits() -> String {
         max_drain: drain,
         ..
     } = tiny_http::Limits::default();
-    let (turn, reply, race) = (span(CHECKOUT_TIMEOUT), span(IO_TIMEOUT), span(TURN_WAIT));
+    let reply = span(IO_TIMEOUT);
     let output = OUTPUT_WAIT.as_secs();
     let (mark_every, mark_lasts) = (MARK_EVERY.as_secs(), MARK_LASTS.as_secs());
     format!(
@@ -269,10 +282,10 @@ fn fixed_limits() -> String {
          an unread rest of a body up to {drain} bytes is read and thrown away, a larger one \
          closes the connection;\n  \
          {POOL_AT_START} Redis connections opened at start, more as the load needs them \
-         up to {POOL_SIZE}, taken in turn: a buyer waits {turn} for one (503 busy), and \
-         {reply} for each reply of Redis;\n  \
-         watch-retry lets {RACERS_AT_ONCE} buyers race at once, each waiting {race} for a \
-         turn (503 busy);\n  \
+         (--redis-connections), each taken in turn (--turn-wait); {reply} for each reply of \
+         Redis;\n  \
+         watch-retry lets {RACERS_AT_ONCE} buyers race at once; the others wait their turn \
+         within the same --turn-wait;\n  \
          a server's mark on the sale it sells is renewed every {mark_every} s and lasts \
          {mark_lasts} s: a fresh start waits that long at most for a killed server's to lapse;\n  \
          {LINES_WAITING} lines wait for a stdout or stderr that is not read (more are dropped), \

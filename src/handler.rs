@@ -15,7 +15,7 @@ use crate::orders::database::Database;
 use crate::orders::stream;
 use crate::pool::Pool;
 use crate::report::Report;
-use crate::sale::{Sale, Tally};
+use crate::sale::{MARK_EVERY, Sale, Tally};
 use crate::seller;
 use crate::strategy::Purchase;
 use crate::trouble::Trouble;
@@ -79,8 +79,8 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
 }
 
 /// `/seckill/stats`: the sale as Redis holds it, this server's counters,
-/// the opening, and the orders: written, waiting, the oldest's age, and
-/// the dead letters.
+/// the opening, the orders (written, waiting, the oldest's age, the dead
+/// letters), and the queue for Redis (waiting now, the longest wait).
 fn stats(app: &App) -> ResponseBox {
     let orders_on = app.orders.is_some();
     let read = on_redis(app, |con| {
@@ -106,6 +106,9 @@ fn stats(app: &App) -> ResponseBox {
     stats["orders_waiting"] = waiting.as_ref().map(|w| w.count).into();
     stats["oldest_waiting_ms"] = waiting.as_ref().and_then(|w| w.oldest_ms).into();
     stats["orders_dead"] = waiting.as_ref().map(|w| w.dead).into();
+    let (waiting_turn, longest) = app.pool.queue();
+    stats["waiting_for_redis"] = waiting_turn.into();
+    stats["longest_wait_ms"] = (longest.as_millis() as u64).into();
     http::json(200, &stats)
 }
 
@@ -123,18 +126,23 @@ fn ready(app: &App) -> ResponseBox {
 /// second, and says when Redis refuses the pool more connections; false
 /// once the sale was replaced, as there is nothing left to mark.
 pub fn renew_mark(app: &App) -> bool {
-    let renewed = on_redis(app, |con| {
+    // Ahead of any crowd: a mark that lapsed would let a fresh start elsewhere replace the sale.
+    let renewed = app.pool.run_first(MARK_EVERY, |con| {
         app.pool.tell_if_refused(con);
         seller::renew(con, &app.sale)
     });
-    !matches!(renewed, Err(Trouble::Replaced))
+    !matches!(told(app, renewed), Err(Trouble::Replaced))
 }
 
 fn on_redis<T>(
     app: &App,
     work: impl FnOnce(&mut Connection) -> Result<T, Trouble>,
 ) -> Result<T, Trouble> {
-    let result = app.pool.run(work);
+    told(app, app.pool.run(work))
+}
+
+/// `result`, once the report has heard how Redis did.
+fn told<T>(app: &App, result: Result<T, Trouble>) -> Result<T, Trouble> {
     match &result {
         Ok(_) => app.report.redis_worked(),
         Err(trouble) => app.report.trouble(trouble),

@@ -42,9 +42,9 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Unlike the Python, all the server needs comes before the sale is set
     // up: a start that fails (a port in use, a Redis full of clients)
     // leaves the sale in Redis as it was.
-    let http = server::listen(&config.bind, config.http_limits())?;
+    let http = server::listen(&config.bind, config.http_limits(), config.redis_connections)?;
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
-    let pool = Pool::open(&redis, &mut con)?;
+    let pool = Pool::open(&redis, &mut con, config.redis_connections, config.turn_wait)?;
     let replicas = config.replicas();
     strategy::prepare(config.strategy, replicas, &mut con).map_err(|err| redis.failed(err))?;
 

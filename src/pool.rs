@@ -4,30 +4,36 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::io::tcp::TcpSettings;
 use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo, RedisError, RedisResult};
 
-use crate::beyond::checks::{Checked, Connector};
+use crate::beyond::checks::{Checked, Connector, Reach};
 use crate::beyond::clients::{self, MAXCLIENTS_REACHED, Refusals};
-use crate::beyond::output::span;
-use crate::beyond::permits::Permits;
+use crate::beyond::permits::{NoPermit, Permits};
 use crate::beyond::sentinel::{self, Sentinels};
 use crate::trouble::{START_REDIS_AGAIN, Trouble};
 
-/// Connections kept open at most: more than `ab -c 100` holds at once.
+/// The default of `--redis-connections`, the connections kept open at
+/// most: more than `ab -c 100` holds at once.
 pub const POOL_SIZE: u32 = 256;
 
 /// Connections opened at start (and needed to start); more are opened as
-/// the load needs them, up to `POOL_SIZE`. On two cores, a crowd's first
+/// the load needs them, up to `--redis-connections`. On two cores, a crowd's first
 /// second goes no faster with more; with 2, the crowd waited for new
 /// connections, and on busy cores some buyers for over a second.
 pub const POOL_AT_START: u32 = 32;
 
-/// How long a request waits for its turn at a connection before answering
-/// 503 busy. The Python waits forever; a flash-sale buyer should hear back.
-pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often a request with its turn looks again whether Redis failed
+/// while it waits for a connection to open: a stopped Redis is told at once.
+const CONNECT_POLL: Duration = Duration::from_millis(20);
+
+/// r2d2 tries again to open a connection Redis refused after half of this
+/// (its `connection_timeout`, which no checkout here uses): a buyer while
+/// Redis is down waits that long at most for a fresh try, and one after
+/// Redis is back finds it reached again.
+const RECONNECT: Duration = Duration::from_millis(400);
 
 /// How long one reply may take. The redis crate waits this long for each
 /// reply of a pipeline, even after one timed out: four replies, 1.6 s.
@@ -171,35 +177,55 @@ impl Redis {
 /// any waiting thread: under `ab -c 1000` on a busy machine some requests
 /// waited the whole second while later ones went first. A turn taken first
 /// (`Permits`, first come first served) keeps the order, and tells a crowd
-/// (no turn in time) from Redis failing (a turn, but no connection).
+/// (no turn in time: 503 busy) from Redis failing (a connection or its
+/// check failed: every waiter is told at once).
 pub struct Pool {
     connections: r2d2::Pool<Checked<Source>>,
     turns: Arc<Permits>,
+    /// How long a request waits for its turn and its connection (`--turn-wait`).
+    wait: Duration,
+    /// Whether the latest connection opened, or its check passed.
+    reach: Arc<Reach>,
     /// With sentinels, no connection may mean a failover is on.
     sentinels: bool,
     refusals: Refusals,
 }
 
 impl Pool {
-    /// Opens `POOL_AT_START` connections, and more as the load needs them.
+    /// Opens `POOL_AT_START` connections, and more as the load needs them
+    /// up to `size`; a request waits `wait` at most for its turn at one.
     /// `con`, a connection already open, says why if Redis refuses them.
-    pub fn open(redis: &Redis, con: &mut Connection) -> Result<Pool, String> {
+    pub fn open(
+        redis: &Redis,
+        con: &mut Connection,
+        size: u32,
+        wait: Duration,
+    ) -> Result<Pool, String> {
+        let at_start = POOL_AT_START.min(size);
         let refusals = Refusals::default();
+        let reach = Arc::new(Reach::default());
+        let checked = Checked::new(
+            Arc::clone(&redis.source),
+            refusals.counter(),
+            Arc::clone(&reach),
+        );
         let connections = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(POOL_AT_START))
-            .connection_timeout(CHECKOUT_TIMEOUT)
+            .max_size(size)
+            .min_idle(Some(at_start))
+            .connection_timeout(RECONNECT)
             .test_on_check_out(true)
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build(Checked::new(Arc::clone(&redis.source), refusals.counter()))
+            .build(checked)
             .map_err(|err| {
                 let err = err.to_string();
-                let why = clients::too_few_for(con, POOL_AT_START + 1, &err).unwrap_or(err);
+                let why = clients::too_few_for(con, at_start + 1, &err).unwrap_or(err);
                 format!("cannot open a pool of connections to {}: {why}", redis.at)
             })?;
         Ok(Pool {
             connections,
-            turns: Permits::new(POOL_SIZE as usize),
+            turns: Permits::new(size as usize),
+            wait,
+            reach,
             sentinels: matches!(*redis.source, Source::Sentinel(_)),
             refusals,
         })
@@ -213,33 +239,124 @@ impl Pool {
         self.refusals.tell_if_full(con, open);
     }
 
-    /// Runs `work` on a connection, taken in turn.
-    /// Python: pyredis = redis.Redis(connection_pool=pool)
+    /// When a request arriving now stops waiting for its turn.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.wait
+    }
+
+    /// Whether the latest connection or check failed: Redis is down or
+    /// stalled, and waiting for a turn would not help.
+    pub fn failing(&self) -> bool {
+        self.reach.failure().is_some()
+    }
+
+    /// The 503 for a request that waited until `deadline` for a turn.
+    pub fn no_turn(&self, no: NoPermit) -> Trouble {
+        match no {
+            NoPermit::TimedOut => Trouble::Busy(self.wait),
+            NoPermit::GaveUp => self.unreachable(),
+        }
+    }
+
+    /// Runs `work` on a connection, taken in turn, waiting `--turn-wait`
+    /// at most. Python: pyredis = redis.Redis(connection_pool=pool)
     pub fn run<T>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, Trouble>,
     ) -> Result<T, Trouble> {
-        let busy = Trouble::Busy(CHECKOUT_TIMEOUT);
-        let _turn = self.turns.acquire(CHECKOUT_TIMEOUT).ok_or(busy)?;
-        let mut pooled = self.connections.get().map_err(|err| {
-            let wait = span(CHECKOUT_TIMEOUT);
-            Trouble::Redis(if self.sentinels {
-                format!(
-                    "Redis is failing over, or down: no master within {wait} ({err}); try again \
-                     in a few seconds"
-                )
-            } else {
-                format!("no connection to Redis within {wait}: {err}; {START_REDIS_AGAIN}")
-            })
-        })?;
+        self.run_by(self.deadline(), work)
+    }
+
+    /// As `run`, waiting until `deadline` at most.
+    pub fn run_by<T>(
+        &self,
+        deadline: Instant,
+        work: impl FnOnce(&mut Connection) -> Result<T, Trouble>,
+    ) -> Result<T, Trouble> {
+        let turn = self.turns.acquire(deadline, || self.failing());
+        let _turn = turn.map_err(|no| self.no_turn(no))?;
+        self.run_on_turn(deadline, work)
+    }
+
+    /// As `run`, ahead of the requests that wait, for `wait` at most: for
+    /// the server's own rare tasks (its mark on the sale), which a crowd
+    /// must not hold back.
+    pub fn run_first<T>(
+        &self,
+        wait: Duration,
+        work: impl FnOnce(&mut Connection) -> Result<T, Trouble>,
+    ) -> Result<T, Trouble> {
+        let deadline = Instant::now() + wait;
+        let turn = self.turns.acquire_first(deadline, || self.failing());
+        let _turn = turn.map_err(|no| self.no_turn(no))?;
+        self.run_on_turn(deadline, work)
+    }
+
+    fn run_on_turn<T>(
+        &self,
+        deadline: Instant,
+        work: impl FnOnce(&mut Connection) -> Result<T, Trouble>,
+    ) -> Result<T, Trouble> {
+        let mut pooled = self.checkout(deadline)?;
         let result = work(&mut pooled.con);
         pooled.used();
-        if result
-            .as_ref()
-            .is_err_and(Trouble::leaves_connection_in_doubt)
-        {
-            pooled.in_doubt();
+        match &result {
+            Err(trouble) if trouble.leaves_connection_in_doubt() => {
+                pooled.in_doubt();
+                // The next checkout checks its connection: should that fail
+                // too, the queue hears it and gives up.
+                self.turns.wake_all();
+            }
+            _ => self.reach.worked(),
         }
         result
+    }
+
+    /// A connection, by `deadline`; the 503 of a Redis that failed as soon
+    /// as a try made since this request came fails, rather than waiting on.
+    fn checkout(
+        &self,
+        deadline: Instant,
+    ) -> Result<r2d2::PooledConnection<Checked<Source>>, Trouble> {
+        let seen = self.reach.attempts();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let got = self.connections.get_timeout(left.min(CONNECT_POLL));
+            let fresh = self.reach.attempts() != seen;
+            match got {
+                Ok(pooled) => return Ok(pooled),
+                Err(_) if self.failing() && (fresh || left.is_zero()) => {
+                    self.turns.wake_all();
+                    return Err(self.unreachable());
+                }
+                // Connections open slowly: the machine is overloaded.
+                Err(_) if left.is_zero() => return Err(Trouble::Busy(self.wait)),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The 503 of a Redis that cannot be reached, in the words of its error.
+    fn unreachable(&self) -> Trouble {
+        let Some(err) = self.reach.failure() else {
+            // Reached again in the instant since: the crowd is what is left.
+            return Trouble::Busy(self.wait);
+        };
+        if self.sentinels {
+            return Trouble::Redis(format!(
+                "Redis is failing over, or down: no master answers ({err}); try again in a few \
+                 seconds"
+            ));
+        }
+        if err.is_connection_refusal() {
+            return Trouble::Redis(format!("cannot reach Redis: {err}; {START_REDIS_AGAIN}"));
+        }
+        Trouble::from(err)
+    }
+
+    /// How many requests wait for their turn now, and the longest any has
+    /// waited so far.
+    pub fn queue(&self) -> (usize, Duration) {
+        (self.turns.waiting(), self.turns.longest_wait())
     }
 }

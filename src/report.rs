@@ -63,8 +63,8 @@ impl Report {
                 let counter = match trouble {
                     Trouble::MaybeSold(_) => &counts.maybe_sold,
                     Trouble::Unreplicated { .. } => &counts.unreplicated,
-                    Trouble::Busy(_)
-                    | Trouble::Redis(_)
+                    Trouble::Busy(_) => &counts.busy,
+                    Trouble::Redis(_)
                     | Trouble::NoSale
                     | Trouble::BadStock(_)
                     | Trouble::Replaced => &counts.errors,
@@ -148,6 +148,7 @@ impl Report {
             sold_out,
             repeat,
             errors,
+            busy,
             maybe_sold,
             unreplicated,
             conflicts,
@@ -161,8 +162,8 @@ impl Report {
         };
         format!(
             "answered:      {requests} purchases: {success} bought, {sold_out} sold out, \
-             {repeat} repeat, {errors} errors, {maybe_sold} maybe sold, {unreplicated} \
-             unreplicated; {conflicts} conflicts{early}"
+             {repeat} repeat, {errors} errors, {busy} busy, {maybe_sold} maybe sold, \
+             {unreplicated} unreplicated; {conflicts} conflicts{early}"
         )
     }
 }
@@ -194,6 +195,8 @@ struct Counts {
     repeat: AtomicU64,
     conflicts: AtomicU64,
     errors: AtomicU64,
+    /// 503 busy: no turn at Redis in time, the server overloaded.
+    busy: AtomicU64,
     maybe_sold: AtomicU64,
     unreplicated: AtomicU64,
     not_open: AtomicU64,
@@ -210,6 +213,7 @@ struct Counted {
     sold_out: u64,
     repeat: u64,
     errors: u64,
+    busy: u64,
     maybe_sold: u64,
     unreplicated: u64,
     conflicts: u64,
@@ -225,6 +229,7 @@ impl Counts {
             sold_out: read(&self.sold_out),
             repeat: read(&self.repeat),
             errors: read(&self.errors),
+            busy: read(&self.busy),
             maybe_sold: read(&self.maybe_sold),
             unreplicated: read(&self.unreplicated),
             conflicts: read(&self.conflicts),
@@ -235,13 +240,14 @@ impl Counts {
 
 impl Counted {
     /// Each count with its name in `/seckill/stats`.
-    fn named(&self) -> [(&'static str, u64); 9] {
+    fn named(&self) -> [(&'static str, u64); 10] {
         [
             ("requests", self.requests),
             ("success", self.success),
             ("sold_out", self.sold_out),
             ("repeat", self.repeat),
             ("errors", self.errors),
+            ("busy", self.busy),
             ("maybe_sold", self.maybe_sold),
             ("unreplicated", self.unreplicated),
             ("conflicts", self.conflicts),

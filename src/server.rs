@@ -22,7 +22,6 @@ use tiny_http::{Request, Server};
 
 use crate::beyond::output::{print, span, warn};
 use crate::http;
-use crate::pool::POOL_SIZE;
 
 /// Connections the kernel queues before the server accepts them. With std's
 /// 128, `ab -c 1000` overflowed it, and a dropped connection waits a second
@@ -45,9 +44,14 @@ pub struct Listening {
 }
 
 /// Listens on `bind` (`--bind`), with the HTTP limits of the flags; as
-/// many connections at once as the open-files limit has room for.
-pub fn listen(bind: &str, mut limits: tiny_http::Limits) -> Result<Listening, String> {
-    limits.max_connections = fit_connections(limits.max_connections);
+/// many connections at once as the open-files limit has room for beside
+/// the `redis_connections` of the pool.
+pub fn listen(
+    bind: &str,
+    mut limits: tiny_http::Limits,
+    redis_connections: u32,
+) -> Result<Listening, String> {
+    limits.max_connections = fit_connections(limits.max_connections, redis_connections);
     let (listener, socket) = bind_to(bind)?;
     Ok(Listening {
         listener,
@@ -202,11 +206,11 @@ fn bind_to(addr: &str) -> Result<(TcpListener, Socket), String> {
 
 /// Raises the soft limit of open files to the hard one, and returns how
 /// many connections fit in it, at most `wanted`: each holds a descriptor,
-/// and the pool and the rest keep theirs.
-fn fit_connections(wanted: usize) -> usize {
+/// and the pool (`redis_connections`) and the rest keep theirs.
+fn fit_connections(wanted: usize, redis_connections: u32) -> usize {
     let before = rlimit::Resource::NOFILE.get().map_or(0, |(soft, _)| soft);
     let after = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(before);
-    let others = u64::from(POOL_SIZE) + 64;
+    let others = u64::from(redis_connections) + 64;
     let room = usize::try_from(after.saturating_sub(others)).unwrap_or(usize::MAX);
     if after > before {
         print(format!(

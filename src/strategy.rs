@@ -4,7 +4,6 @@
 //! The four strategies themselves are side by side in `purchase`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::ValueEnum;
 use redis::Connection;
@@ -51,9 +50,6 @@ pub const DEFAULT_RETRIES: u32 = 100;
 /// buyers wait their turn. With all of `ab -c 100` racing, a purchase lost
 /// two races on average and the unlucky many in a row.
 pub const RACERS_AT_ONCE: usize = 4;
-
-/// How long a watch-retry buyer waits for a turn to race before 503 busy.
-pub const TURN_WAIT: Duration = Duration::from_secs(1);
 
 /// The strategy of this server, and what it needs.
 pub struct Purchase {
@@ -113,17 +109,19 @@ impl Purchase {
             let opens_in_ms = wait.as_millis() as u64;
             return Ok(Answer::NotOpen { opens_in_ms }.into());
         }
+        // One wait for both turns: the buyer's, from its arrival (`--turn-wait`).
+        let deadline = pool.deadline();
         // watch-retry takes a turn first, before a connection that would sit idle meanwhile.
         let racing = self.strategy == Strategy::WatchRetry;
         let _turn = racing
             .then(|| {
-                self.racers
-                    .acquire(TURN_WAIT)
-                    .ok_or(Trouble::Busy(TURN_WAIT))
+                let failing = || pool.failing();
+                let turn = self.racers.acquire(deadline, failing);
+                turn.map_err(|no| pool.no_turn(no))
             })
             .transpose()?;
         let sale = &self.sale;
-        pool.run(|con| {
+        pool.run_by(deadline, |con| {
             let outcome = match self.strategy {
                 Strategy::Naive => naive(con, sale, user_id)?.into(),
                 Strategy::Watch => watch(con, sale, user_id)?.into(),

@@ -21,7 +21,8 @@ pub const START_REDIS_AGAIN: &str =
 /// Why Redis gave no answer about the sale.
 #[derive(Debug)]
 pub enum Trouble {
-    /// No turn came within the wait it holds: a crowd, not a fault.
+    /// No turn came within the wait it holds (`--turn-wait`): the server is
+    /// overloaded, and Redis is healthy.
     Busy(Duration),
     /// Redis could not be reached or failed; the words say how.
     Redis(String),
@@ -111,7 +112,8 @@ impl fmt::Display for Trouble {
         match self {
             Trouble::Busy(wait) => write!(
                 f,
-                "busy: a crowd is ahead and no turn came within {}; try again",
+                "busy: the server is overloaded: a crowd is ahead and no turn came within {}; \
+                 try again in a moment",
                 span(*wait)
             ),
             Trouble::Redis(what) | Trouble::Unreplicated { what, .. } => f.write_str(what),

@@ -51,7 +51,8 @@ export function problem(status, body) {
       return `Redis, where the sale is kept, is not answering, so the sale cannot go on: ${said}. ` +
         "The page recovers by itself.";
     case "busy":
-      return `The server is busy with the buyers ahead of you (${said}). Try again in a moment.`;
+      // Redis is healthy: the server is overloaded, and a retry may be served.
+      return `The server is busy with the buyers ahead of you (${said}).`;
     case "maybe_sold":
       return `Redis did not confirm this purchase in time: it may have gone through (${said}).`;
     case "unreplicated":

@@ -127,6 +127,92 @@ fn a_crowd_of_a_thousand_on_busy_cores_gets_only_answers() {
     assert_survived(&redis, &mut server, before, 64);
 }
 
+/// A crowd of 500 at a server of 4 Redis connections, on busy cores: a
+/// healthy Redis behind a crowd far bigger than the pool. Every buyer waits
+/// its turn and gets an answer of the sale; nothing is counted busy or an
+/// error, and nothing says Redis failed. Then Redis stops, and the next
+/// buyer hears so at once, as does the log.
+#[test]
+fn a_crowd_far_bigger_than_the_pool_waits_its_turn_and_redis_is_not_blamed() {
+    let _alone = alone();
+    let (mut redis, server, _) = target(&["--redis-connections", "4", "--strategy", "lua"]);
+    let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
+    let url = format!("http://{}/seckill", server.addr);
+    let busy = BusyCores::start();
+    let report = ab(&["-n", "3000", "-c", "500", "-p", postfile, "-T", FORM, &url]);
+    drop(busy);
+    let stats = common::get(server.addr, "/seckill/stats").json();
+    let said = format!("{report}\nstats: {stats}\nstderr: {}", server.stderr());
+    assert_ab_clean(&report, 3000);
+    assert_eq!(stats["busy"], 0, "{said}");
+    assert_eq!(stats["errors"], 0, "{said}");
+    assert_eq!(stats["success"], 500, "lua sells out: {said}");
+    assert_eq!(stats["waiting_for_redis"], 0, "{said}");
+    let longest = stats["longest_wait_ms"].as_u64().unwrap();
+    assert!(longest > 0, "500 buyers at 4 connections queued: {said}");
+    assert!(!server.stderr().contains("Redis"), "{said}");
+
+    redis.kill();
+    let started = Instant::now();
+    let reply = buy(server.addr, "after-the-stop");
+    let took = started.elapsed();
+    assert_eq!(reply.status, 503, "{}", reply.text());
+    let cause = reply.json()["cause"].clone();
+    assert!(
+        cause == "redis" || cause == "maybe_sold",
+        "{}",
+        reply.text()
+    );
+    assert!(took < Duration::from_secs(1), "told after {took:?}");
+    let reply = buy(server.addr, "and-again");
+    let error = reply.json()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("cannot reach Redis"), "{error}");
+    server.wait_for_stderr("answering 503 until Redis works again");
+}
+
+/// With no room to wait (`--turn-wait 0.01`, one connection), a crowd is
+/// refused for load: 503 busy, words that say the server is overloaded,
+/// counted busy and not as errors, and not a word of Redis in the log.
+#[test]
+fn a_crowd_refused_for_load_hears_busy_and_redis_is_not_blamed() {
+    let _alone = alone();
+    let flags = ["--redis-connections", "1", "--turn-wait", "0.01"];
+    let (_redis, server, _) = target(&flags);
+    let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
+    let url = format!("http://{}/seckill", server.addr);
+    let report = ab(&["-n", "2000", "-c", "200", "-p", postfile, "-T", FORM, &url]);
+    let stats = common::get(server.addr, "/seckill/stats").json();
+    let said = format!("{report}\nstats: {stats}\nstderr: {}", server.stderr());
+    let busy = stats["busy"].as_u64().unwrap();
+    assert!(busy > 0, "200 at once for one connection in 10 ms: {said}");
+    assert!(
+        report.contains(&format!("Non-2xx responses:      {busy}\n")),
+        "{said}"
+    );
+    assert_eq!(stats["errors"], 0, "{said}");
+    assert!(stats["longest_wait_ms"].as_u64().unwrap() >= 10, "{said}");
+    assert!(!server.stderr().contains("Redis"), "{said}");
+    // What a refused buyer reads.
+    let crowd: Vec<_> = (0..100)
+        .map(|n| {
+            let addr = server.addr;
+            thread::spawn(move || buy(addr, &format!("c{n}-")))
+        })
+        .collect();
+    let refusals: Vec<String> = crowd
+        .into_iter()
+        .map(|buyer| buyer.join().unwrap())
+        .filter(|reply| reply.status == 503)
+        .map(|reply| reply.text())
+        .collect();
+    assert!(!refusals.is_empty(), "100 at once, none refused");
+    for refusal in &refusals {
+        assert!(refusal.contains(r#""cause":"busy""#), "{refusal}");
+        assert!(refusal.contains("the server is overloaded"), "{refusal}");
+        assert!(refusal.contains("try again"), "{refusal}");
+    }
+}
+
 /// Sets the soft limit of threads of process `pid` (RLIMIT_NPROC) with
 /// util-linux's prlimit, run as the process's own user: a root without
 /// CAP_SYS_RESOURCE (in a container) may not change another user's limits.

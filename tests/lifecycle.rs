@@ -41,7 +41,7 @@ fn shutdown_prints_the_winners_and_the_stock() {
          remaining:     1\n\
          verdict:       LEFTOVER: 1 unsold\n\
          orders:        2 written for 2 winners\n\
-         answered:      2 purchases: 2 bought, 0 sold out, 0 repeat, 0 errors, 0 maybe sold, 0 unreplicated; 0 conflicts\n"
+         answered:      2 purchases: 2 bought, 0 sold out, 0 repeat, 0 errors, 0 busy, 0 maybe sold, 0 unreplicated; 0 conflicts\n"
     );
 }
 

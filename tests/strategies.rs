@@ -173,6 +173,7 @@ fn stats_agree_with_redis_after_a_load() {
             "repeat",
             "conflicts",
             "errors",
+            "busy",
             "maybe_sold",
             "unreplicated",
             "not_open",
@@ -182,7 +183,10 @@ fn stats_agree_with_redis_after_a_load() {
             "orders_waiting",
             "oldest_waiting_ms",
             "orders_dead",
+            "waiting_for_redis",
+            "longest_wait_ms",
         ];
+
         assert_eq!(fields, HashSet::from(expected), "{strategy}");
         let (winners, remaining) = sale(&redis);
         assert_eq!(stats["strategy"], strategy);
@@ -197,6 +201,8 @@ fn stats_agree_with_redis_after_a_load() {
         assert_eq!(stats["sold_out"], sold_out, "{strategy}");
         assert_eq!(stats["repeat"], repeat, "{strategy}");
         assert_eq!(stats["errors"], 0, "{strategy}");
+        assert_eq!(stats["busy"], 0, "{strategy}");
+        assert_eq!(stats["waiting_for_redis"], 0, "{strategy}");
         let conflicts = stats["conflicts"].as_u64().unwrap();
         assert!(conflicts >= lost, "{strategy}: every -3 is a conflict");
         if matches!(strategy, "naive" | "lua") {

@@ -5,11 +5,13 @@
 //! restarted) or a rest of `IDLE_CHECK`, the next one used says PONG first;
 //! while Redis is busy and healthy, a checkout costs no round trip.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, ConnectionLike, RedisError, RedisResult};
+
+use super::clients::MAXCLIENTS_REACHED;
 
 /// A connection unused this long says PONG before it is used again: Redis
 /// may have restarted meanwhile. Under load none waits this long.
@@ -19,6 +21,61 @@ const IDLE_CHECK: Duration = Duration::from_secs(1);
 pub trait Connector: Send + Sync + 'static {
     fn connect(&self) -> RedisResult<Connection>;
     fn check(&self, con: &mut Connection) -> RedisResult<()>;
+}
+
+/// Whether Redis can be reached, as the latest attempt found: the error of
+/// the latest connection or check that failed, until a connection opens or
+/// a request works. Every request tells it, so a success costs one atomic
+/// read.
+#[derive(Debug, Default)]
+pub struct Reach {
+    failing: AtomicBool,
+    failure: Mutex<Option<RedisError>>,
+    /// Connections opened or not, and checks failed: a waiter can tell a
+    /// fresh attempt from the one that failed before it came.
+    attempts: AtomicU64,
+}
+
+impl Reach {
+    /// A connection or its check failed.
+    pub fn failed(&self, err: RedisError) {
+        let mut failure = self.lock();
+        *failure = Some(err);
+        self.failing.store(true, Ordering::Release);
+        self.attempts.fetch_add(1, Ordering::Release);
+    }
+
+    /// A connection opened.
+    pub fn connected(&self) {
+        self.worked();
+        self.attempts.fetch_add(1, Ordering::Release);
+    }
+
+    /// A request on a connection worked.
+    pub fn worked(&self) {
+        if self.failing.load(Ordering::Acquire) {
+            let mut failure = self.lock();
+            *failure = None;
+            self.failing.store(false, Ordering::Release);
+        }
+    }
+
+    /// Why Redis cannot be reached now, if the latest attempt failed.
+    pub fn failure(&self) -> Option<RedisError> {
+        if !self.failing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.lock().clone()
+    }
+
+    /// How many connections were opened or not, and checks failed, so far.
+    pub fn attempts(&self) -> u64 {
+        self.attempts.load(Ordering::Acquire)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<RedisError>> {
+        self.failure.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Opens connections with `Connector`, and checks them only when in doubt.
@@ -33,16 +90,20 @@ pub struct Checked<C> {
     check_failed: AtomicU64,
     /// Counts the connections that could not be opened.
     refused: Arc<AtomicU64>,
+    /// Told of each connection opened or not, and each check.
+    reach: Arc<Reach>,
 }
 
 impl<C> Checked<C> {
-    /// Connections from `connector`; `refused` counts those it could not open.
-    pub fn new(connector: Arc<C>, refused: Arc<AtomicU64>) -> Checked<C> {
+    /// Connections from `connector`; `refused` counts those it could not
+    /// open, and `reach` hears whether each opened and each check passed.
+    pub fn new(connector: Arc<C>, refused: Arc<AtomicU64>, reach: Arc<Reach>) -> Checked<C> {
         Checked {
             connector,
             failures: Arc::new(AtomicU64::new(0)),
             check_failed: AtomicU64::new(u64::MAX),
             refused,
+            reach,
         }
     }
 }
@@ -76,9 +137,16 @@ impl<C: Connector> r2d2::ManageConnection for Checked<C> {
     type Error = RedisError;
 
     fn connect(&self) -> Result<Pooled, RedisError> {
-        let con = self.connector.connect().inspect_err(|_| {
+        let con = self.connector.connect().inspect_err(|err| {
             self.refused.fetch_add(1, Ordering::Relaxed);
+            // A Redis at its maxclients works on the connections it has:
+            // the crowd shares them, and the refusals are told apart.
+            if !err.to_string().contains(MAXCLIENTS_REACHED) {
+                self.reach.failed(err.clone());
+            }
         })?;
+
+        self.reach.connected();
         Ok(Pooled {
             con,
             failed: false,
@@ -97,9 +165,10 @@ impl<C: Connector> r2d2::ManageConnection for Checked<C> {
             let why = "an older connection did not answer PING either".to_string();
             return Err((redis::ErrorKind::Io, "connection closed unasked", why).into());
         }
-        self.connector
-            .check(&mut pooled.con)
-            .inspect_err(|_| self.check_failed.store(failures, Ordering::Relaxed))?;
+        self.connector.check(&mut pooled.con).inspect_err(|err| {
+            self.check_failed.store(failures, Ordering::Relaxed);
+            self.reach.failed(err.clone());
+        })?;
         (pooled.checked, pooled.last_used) = (failures, Instant::now());
         Ok(())
     }

@@ -79,7 +79,7 @@ pub fn purchase_head(extra: &str) -> String {
     format!("POST /seckill HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n{extra}\r\n")
 }
 
-/// Keeps both cores busy until dropped.
+/// Keeps every core busy until dropped: a spinning thread a core.
 pub struct BusyCores(Vec<thread::JoinHandle<()>>, &'static AtomicBool);
 
 impl BusyCores {
@@ -93,7 +93,8 @@ impl BusyCores {
                 }
             })
         };
-        BusyCores(vec![spin(), spin()], &STOP)
+        let cores = thread::available_parallelism().map_or(2, usize::from);
+        BusyCores((0..cores).map(|_| spin()).collect(), &STOP)
     }
 }
 
