@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use redis::io::tcp::TcpSettings;
@@ -30,10 +31,11 @@ pub const POOL_AT_START: u32 = 32;
 const CONNECT_POLL: Duration = Duration::from_millis(20);
 
 /// r2d2 tries again to open a connection Redis refused after half of this
-/// (its `connection_timeout`, which no checkout here uses): a buyer while
-/// Redis is down waits that long at most for a fresh try, and one after
-/// Redis is back finds it reached again.
-const RECONNECT: Duration = Duration::from_millis(400);
+/// at most (its `connection_timeout`, which no checkout here uses). While
+/// Redis is down, each connection the pool keeps at start is tried again so:
+/// a buyer waits a few ms for a fresh try, and the first after Redis is back
+/// finds it reached again.
+const RECONNECT: Duration = Duration::from_secs(1);
 
 /// How long one reply may take. The redis crate waits this long for each
 /// reply of a pipeline, even after one timed out: four replies, 1.6 s.
@@ -247,7 +249,7 @@ impl Pool {
     /// Whether the latest connection or check failed: Redis is down or
     /// stalled, and waiting for a turn would not help.
     pub fn failing(&self) -> bool {
-        self.reach.failure().is_some()
+        self.reach.failing()
     }
 
     /// The 503 for a request that waited until `deadline` for a turn.
@@ -321,14 +323,22 @@ impl Pool {
         let seen = self.reach.attempts();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let got = self.connections.get_timeout(left.min(CONNECT_POLL));
-            let fresh = self.reach.attempts() != seen;
-            match got {
-                Ok(pooled) => return Ok(pooled),
-                Err(_) if self.failing() && (fresh || left.is_zero()) => {
+            if self.failing() {
+                // Asks for no new connection: those asked for already are
+                // tried again in the background, and a crowd asking for
+                // more during an outage only multiplies the tries.
+                if let Some(pooled) = self.connections.try_get() {
+                    return Ok(pooled);
+                }
+                if self.reach.attempts() != seen || left.is_zero() {
                     self.turns.wake_all();
                     return Err(self.unreachable());
                 }
+                thread::sleep(left.min(CONNECT_POLL));
+                continue;
+            }
+            match self.connections.get_timeout(left.min(CONNECT_POLL)) {
+                Ok(pooled) => return Ok(pooled),
                 // Connections open slowly: the machine is overloaded.
                 Err(_) if left.is_zero() => return Err(Trouble::Busy(self.wait)),
                 Err(_) => {}
@@ -336,11 +346,11 @@ impl Pool {
         }
     }
 
-    /// The 503 of a Redis that cannot be reached, in the words of its error.
+    /// The 503 of a Redis that could not be reached, in the words of its
+    /// error (it may have been reached again in the instant since).
     fn unreachable(&self) -> Trouble {
-        let Some(err) = self.reach.failure() else {
-            // Reached again in the instant since: the crowd is what is left.
-            return Trouble::Busy(self.wait);
+        let Some(err) = self.reach.last_failure() else {
+            return Trouble::Redis(format!("Redis failed; {START_REDIS_AGAIN}"));
         };
         if self.sentinels {
             return Trouble::Redis(format!(

@@ -23,10 +23,10 @@ pub trait Connector: Send + Sync + 'static {
     fn check(&self, con: &mut Connection) -> RedisResult<()>;
 }
 
-/// Whether Redis can be reached, as the latest attempt found: the error of
-/// the latest connection or check that failed, until a connection opens or
-/// a request works. Every request tells it, so a success costs one atomic
-/// read.
+/// Whether Redis can be reached, as the latest attempt found: failing from
+/// a connection or check that failed until a connection opens or a request
+/// works, with the error of the last failure kept for its words. Every
+/// request tells it, so a success costs one atomic read.
 #[derive(Debug, Default)]
 pub struct Reach {
     failing: AtomicBool,
@@ -54,17 +54,19 @@ impl Reach {
     /// A request on a connection worked.
     pub fn worked(&self) {
         if self.failing.load(Ordering::Acquire) {
-            let mut failure = self.lock();
-            *failure = None;
+            let _failure = self.lock();
             self.failing.store(false, Ordering::Release);
         }
     }
 
-    /// Why Redis cannot be reached now, if the latest attempt failed.
-    pub fn failure(&self) -> Option<RedisError> {
-        if !self.failing.load(Ordering::Acquire) {
-            return None;
-        }
+    /// Whether the latest attempt failed: Redis cannot be reached now.
+    pub fn failing(&self) -> bool {
+        self.failing.load(Ordering::Acquire)
+    }
+
+    /// The error of the latest attempt that failed, even if one has worked
+    /// since: what a request that gave up on Redis is told.
+    pub fn last_failure(&self) -> Option<RedisError> {
         self.lock().clone()
     }
 
