@@ -214,3 +214,22 @@ ab_figures() {
 median_of() {
   awk -v c="$2" '{ print $c }' "$1" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
+
+# test_summary LOG: one line for all the test binaries of a `cargo test` log
+# (passed, failed), and the binaries that failed, each with its failing tests.
+test_summary() {
+  awk '
+    /^ *Running / { name = $2; tests = "" }
+    /^ *Doc-tests / { name = "doc-tests " $2; tests = "" }
+    /^test .* \.\.\. FAILED$/ { tests = tests "\n    " $2 }
+    /^test result:/ {
+      binaries += 1
+      passed += $4; failures += $6
+      if ($3 != "ok.") bad = bad "\n  " name tests
+    }
+    END {
+      printf "\nsummary: %d test binaries, %d tests passed, %d failed", binaries, passed, failures
+      if (bad != "") printf "; failed:%s", bad
+      printf "\n"
+    }' "$1"
+}

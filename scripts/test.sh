@@ -24,4 +24,14 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
 fi
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
-cargo test
+# Every test binary runs, whatever an earlier one did; the vendored
+# tiny_http's own tests too (it is not a workspace member). A summary of
+# all of them comes last.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+failed=0
+cargo test --no-fail-fast 2>&1 | tee "$log" || failed=1
+cargo test --manifest-path vendor/tiny_http/Cargo.toml --target-dir target/tiny_http 2>&1 |
+  tee -a "$log" || failed=1
+test_summary "$log"
+exit "$failed"

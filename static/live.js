@@ -37,6 +37,8 @@ let polling = false;
 
 async function poll() {
   timer = null;
+  // Hidden since this poll was set: ask nothing; being shown asks again.
+  if (document.hidden) return;
   polling = true;
   try {
     const { status, body } = await get("seckill/stats");

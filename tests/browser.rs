@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ const INSTALL: &str = "run scripts/test.sh, which installs them, or by hand: \
 static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Chromium and playwright-core are in place; the directory for screenshots.
-fn browser_ready() -> (String, std::path::PathBuf) {
+fn browser_ready() -> (String, PathBuf) {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
     assert!(
@@ -35,6 +35,28 @@ fn browser_ready() -> (String, std::path::PathBuf) {
     let shots = here.join("target/browser");
     std::fs::create_dir_all(&shots).expect("cannot make target/browser");
     (chromium, shots)
+}
+
+/// Removes the screenshots a test is about to take, so that files of an
+/// earlier run cannot stand in for them.
+fn remove_old(shots: &Path, names: &[&str]) {
+    for name in names {
+        let _ = std::fs::remove_file(shots.join(name));
+    }
+}
+
+/// A screenshot the test took: a PNG `width` px wide and at least 700 tall,
+/// holding a page's worth of detail (a blank page of that size is a few KB).
+fn assert_screenshot(shots: &Path, name: &str, width: u32) {
+    let path = shots.join(name);
+    let png = std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name} is not a PNG");
+    // The IHDR chunk comes first: its width and height, big-endian.
+    let dimension = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    let (shown_width, height) = (dimension(16), dimension(20));
+    assert_eq!(shown_width, width, "{name}: {shown_width} x {height}");
+    assert!(height >= 700, "{name}: {shown_width} x {height}");
+    assert!(png.len() > 40_000, "{name}: only {} bytes", png.len());
 }
 
 /// Runs `tests/browser/SCRIPT` with node and `args`, and fails with the
@@ -90,8 +112,16 @@ fn the_page_shows_the_sale_live_in_a_real_browser() {
         server.pid().to_string(),
         shots.display().to_string(),
     ];
+    let taken = [
+        ("seckill-mid-sale.png", 1000),
+        ("seckill-phone.png", 360),
+        ("seckill-redis-down.png", 1000),
+    ];
+    remove_old(&shots, &taken.map(|(name, _)| name));
     run_node("page.mjs", &args, &chromium, &server);
-    assert!(shots.join("seckill-mid-sale.png").is_file());
+    for (name, width) in taken {
+        assert_screenshot(&shots, name, width);
+    }
 }
 
 /// Pages of a class waiting for the opening: how many.
@@ -113,6 +143,8 @@ fn a_class_of_pages_sees_the_countdown_and_buys_at_the_opening() {
         CLASS.to_string(),
         shots.display().to_string(),
     ];
+    let taken = ["seckill-countdown.png", "seckill-opened.png"];
+    remove_old(&shots, &taken);
     run_node("opening.mjs", &args, &chromium, &server);
     let winners: usize = redis.con().scard("user:id").unwrap();
     assert_eq!(
@@ -120,5 +152,7 @@ fn a_class_of_pages_sees_the_countdown_and_buys_at_the_opening() {
         CLASS + 1,
         "the placeholder and each page's student"
     );
-    assert!(shots.join("seckill-countdown.png").is_file());
+    for name in taken {
+        assert_screenshot(&shots, name, 1000);
+    }
 }

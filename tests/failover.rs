@@ -13,12 +13,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::health::sale_in;
+use common::process::seckill_output;
 use common::sentinel::Topology;
 use common::{Seckill, buy, get, try_buy, wait_for, wait_for_within};
 use redis::Commands;
@@ -28,11 +28,13 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const BUYERS: usize = 200;
 const LOAD: Duration = Duration::from_secs(9);
-/// When the master's replica links are cut, and how long it then sells
-/// alone before it is killed: the replicas stay frozen that long, well
-/// under the sentinels' down-after (1 s).
-const CUT_AT: Duration = Duration::from_secs(2);
-const ALONE: Duration = Duration::from_millis(300);
+/// How many sales the master makes before its replica links are cut.
+const SOLD_BEFORE_THE_CUT: usize = 500;
+/// How many it then makes alone before it is killed: the replicas stay
+/// frozen meanwhile, and must be thawed well within the sentinels'
+/// down-after (1 s), or none could be promoted.
+const SOLD_ALONE: usize = 20;
+const ALONE_AT_MOST: Duration = Duration::from_millis(700);
 
 /// One purchase as a buyer saw it.
 struct Attempt {
@@ -132,12 +134,15 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
                 attempts.lock().unwrap().extend(mine);
             });
         }
-        thread::sleep(CUT_AT);
+        let sold = |con: &mut redis::Connection| con.scard::<_, usize>("user:id").unwrap();
+        let mut master = topology.master.con();
+        wait_for_within("sales before the cut", Duration::from_secs(20), || {
+            sold(&mut master) > SOLD_BEFORE_THE_CUT
+        });
         // Frozen replicas cannot take the stream up again once it is cut.
         for replica in &topology.replicas {
             replica.freeze();
         }
-        let mut master = topology.master.con();
         let kill_links = redis::cmd("CLIENT")
             .arg("KILL")
             .arg("TYPE")
@@ -151,7 +156,10 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
                 .unwrap();
             info.contains("connected_slaves:0")
         });
-        thread::sleep(ALONE);
+        let at_the_cut = sold(&mut master);
+        wait_for_within("sales made alone", ALONE_AT_MOST, || {
+            sold(&mut master) >= at_the_cut + SOLD_ALONE
+        });
         topology.master.kill();
         let killed = Instant::now();
         for replica in &topology.replicas {
@@ -176,10 +184,9 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
     // The orders: the writer follows the new master as the pool does, and
     // writes what waits in its stream.
     let mut con = promoted.con();
-    let drained = Instant::now() + Duration::from_secs(20);
-    while con.xlen::<_, usize>("seckill:orders").unwrap() > 0 && Instant::now() < drained {
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_within("the stream to drain", Duration::from_secs(20), || {
+        con.xlen::<_, usize>("seckill:orders").unwrap() == 0
+    });
     let database = rusqlite::Connection::open(topology.master.dir.path().join("orders.sqlite"));
     let database = database.unwrap();
     let mut query = database
@@ -258,21 +265,47 @@ fn with_replicas_1_no_sale_answered_1_is_lost_in_a_failover() {
     assert_the_sale_goes_on(&failover);
 }
 
+/// The lesson of `--replicas`: without it, the sales the master made alone
+/// (at least `SOLD_ALONE`, each answered 1) are gone from the new master,
+/// and their orders, written from the old master's stream, have no winner.
 #[test]
-fn without_replicas_a_failover_can_lose_sales_answered_1() {
+fn without_replicas_a_failover_loses_sales_answered_1() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let failover = sell_through_a_failover(&[]);
     let told = failover.told_bought();
-    let lost = told.difference(&failover.winners).count();
-    // The lesson, shown rather than asserted: how many depends on timing.
+    let lost: HashSet<&String> = told.difference(&failover.winners).collect();
     println!(
-        "without --replicas: {} told 1, {lost} of them lost in the failover; errors: {}; \
+        "without --replicas: {} told 1, {} of them lost in the failover; errors: {}; \
          the first sale after the kill {:.1} s after it",
         told.len(),
+        lost.len(),
         failover.causes(),
         failover.recovered_after().unwrap_or(f64::NAN)
     );
     assert!(told.len() > 1000, "most buyers bought: {}", told.len());
+    assert!(
+        !lost.is_empty(),
+        "the master sold at least {SOLD_ALONE} alone, answered 1, and none was lost"
+    );
+    // Every winner kept has its order; an order without a winner is a sale
+    // the failover lost (told 1, or unanswered when the master died).
+    let unordered: Vec<_> = failover.winners.difference(&failover.orders).collect();
+    assert!(
+        unordered.is_empty(),
+        "winners without an order: {unordered:?}"
+    );
+    let unanswered: HashSet<&String> = failover
+        .attempts
+        .iter()
+        .filter(|a| a.answer.is_none())
+        .map(|a| &a.id)
+        .collect();
+    let unwon: Vec<_> = failover
+        .orders
+        .difference(&failover.winners)
+        .filter(|id| !lost.contains(id) && !unanswered.contains(id))
+        .collect();
+    assert!(unwon.is_empty(), "orders of sales never made: {unwon:?}");
     assert_the_sale_goes_on(&failover);
 }
 
@@ -310,10 +343,7 @@ fn a_replica_promoted_before_it_synced_is_no_sale_and_none_is_started() {
         reply.status == 503 && reply.json()["cause"] == "no_sale"
     });
     assert_eq!(get(server.addr, "/readyz").status, 503);
-    let audit = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args(["--audit", "--sentinel", &sentinels])
-        .output()
-        .unwrap();
+    let audit = seckill_output(&["--audit", "--sentinel", &sentinels]);
     let said = String::from_utf8_lossy(&audit.stderr);
     assert_eq!(audit.status.code(), Some(1), "{said}");
     assert!(

@@ -192,16 +192,21 @@ fn a_slowloris_from_a_few_addresses_leaves_room_for_other_buyers() {
     assert_sale_exact(&redis, &bought);
 }
 
+/// The idle timeout counts from an answer, not from its request: after an
+/// answer that took longer than the pause that follows it, the next request
+/// on the connection comes more than `--idle-timeout` after the last one
+/// began, and less after its answer, and is served.
 #[test]
 fn a_slow_answer_leaves_the_client_its_whole_idle_timeout() {
     let _alone = alone();
+    let idle = Duration::from_secs(2);
     let flags = [
         "--strategy",
-        "lua",
+        "watch",
         "--suffix-max",
         "0",
         "--idle-timeout",
-        "1",
+        "2",
     ];
     let (redis, mut server, before) = target(&flags);
     let mut stream = connect(server.addr);
@@ -212,15 +217,25 @@ fn a_slow_answer_leaves_the_client_its_whole_idle_timeout() {
             "POST /seckill HTTP/1.1\r\nContent-Type: {FORM}\r\nContent-Length: {length}\r\n\r\n{body}"
         )
     };
-    // A frozen Redis makes this answer take 400 ms (503, maybe sold).
+    // A frozen Redis makes this answer slow: watch's four replies, 400 ms each.
     redis.freeze();
+    let asked = Instant::now();
     stream.write_all(ask("slow").as_bytes()).unwrap();
     let mut first = [0; 12];
     stream.read_exact(&mut first).unwrap();
+    let answered = Instant::now();
     redis.thaw();
     assert_eq!(&first, b"HTTP/1.1 503");
-    // 0.8 s after that answer, within the second of --idle-timeout: served.
-    thread::sleep(Duration::from_millis(800));
+    // The next request 2.4 s after the first began: over the idle timeout
+    // from the request, well within it from the answer.
+    let next = asked + idle + Duration::from_millis(400);
+    assert!(
+        next > answered + Duration::from_millis(400)
+            && next + Duration::from_millis(800) < answered + idle,
+        "the answer took {:?}: too quick or too slow to tell the two apart",
+        answered - asked
+    );
+    thread::sleep(next - Instant::now());
     stream.write_all(ask("after-a-pause").as_bytes()).unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
     let (bytes, _) = read_until_closed(&mut stream);

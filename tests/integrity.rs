@@ -7,10 +7,11 @@ mod common;
 
 use std::collections::HashSet;
 use std::net::TcpStream;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::health::sale_in;
+use common::process::seckill_output;
 use common::{Redis, Seckill, buy, get, wait_for_within};
 use redis::Commands;
 
@@ -63,10 +64,7 @@ fn a_stock_that_is_not_a_whole_number_sells_nothing_in_any_strategy() {
         let ready = get(server.addr, "/readyz");
         assert_eq!(ready.json()["cause"], "bad_stock", "{strategy}");
 
-        let audit = Command::new(env!("CARGO_BIN_EXE_seckill"))
-            .args(["--audit", "--redis", &redis.url()])
-            .output()
-            .unwrap();
+        let audit = seckill_output(&["--audit", "--redis", &redis.url()]);
         let said = String::from_utf8_lossy(&audit.stdout);
         assert_eq!(audit.status.code(), Some(2), "{said}");
         assert!(
@@ -251,11 +249,7 @@ fn a_silent_redis_at_start_is_a_clear_failure_in_time() {
     });
     for flags in [&[][..], &["--join"], &["--audit"]] {
         let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
-            .args(["--bind", "127.0.0.1:0", "--redis", &url])
-            .args(flags)
-            .output()
-            .unwrap();
+        let out = seckill_output(&[&["--bind", "127.0.0.1:0", "--redis", &url], flags].concat());
         let took = started.elapsed();
         let err = stderr_of(&out);
         assert!(!out.status.success(), "{flags:?}: {err}");

@@ -3,8 +3,8 @@
 mod common;
 
 use std::collections::HashSet;
-use std::process::Command;
 
+use common::tools::ab;
 use common::{Redis, Seckill, load};
 use redis::Commands;
 
@@ -46,19 +46,8 @@ fn the_tutorials_ab_command_completes_without_failures() {
     let server = Seckill::start(&redis, &["--quiet"]);
     let url = format!("http://{}/seckill", server.addr);
     let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
-    let ab = Command::new("ab")
-        .args(["-n", "1000", "-c", "100", "-p", postfile])
-        .args(["-T", common::FORM, &url])
-        .output()
-        .unwrap_or_else(|err| {
-            panic!("cannot run ab ({err}): install it with `apt-get install apache2-utils`")
-        });
-    let report = String::from_utf8_lossy(&ab.stdout);
-    assert!(
-        ab.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&ab.stderr)
-    );
+    let args = ["-n", "1000", "-c", "100", "-p", postfile];
+    let report = ab(&[&args[..], &["-T", common::FORM, &url]].concat());
     assert_eq!(
         ab_figure(&report, "Complete requests:"),
         Some(1000),

@@ -5,6 +5,7 @@ mod common;
 
 use std::thread;
 
+use common::relay::Relay;
 use common::{FORM, Redis, Seckill, buy, post_form, request};
 use redis::Commands;
 
@@ -42,39 +43,52 @@ fn answers_bought_repeat_and_sold_out() {
     assert!(log.contains("user cat: sold out"), "{log}");
 }
 
+/// A purchase held between its WATCH and its EXEC (the relay holds the
+/// write that carries MULTI ... EXEC), while the test changes a key: the
+/// stock aborts the EXEC (-3, nothing taken), another key does not (1).
+/// So `commodity:num` itself is watched, as the tutorial's
+/// `rpipe.watch('commodity:num')`.
 #[test]
-fn answers_conflict_when_the_stock_changes_after_watch() {
+fn answers_conflict_when_the_stock_changes_between_watch_and_exec() {
     let redis = Redis::start();
-    // No order writer: its blocking read would count among the held clients.
-    let server = Seckill::start(
-        &redis,
-        &["--stock", "5", "--suffix-max", "0", "--orders", "off"],
-    );
+    let relay = Relay::start(redis.port);
+    let flags = ["--stock", "5", "--suffix-max", "0", "--orders", "off"];
+    let server = Seckill::start(&redis, &[&flags[..], &["--redis", &relay.url()]].concat());
+    let addr = server.addr;
+    let mut con = redis.con();
+    let held_buy = |id: &'static str, meanwhile: &mut dyn FnMut()| {
+        relay.hold_next(b"$4\r\nEXEC\r\n");
+        let buyer = thread::spawn(move || buy(addr, id));
+        relay.wait_held();
+        meanwhile();
+        relay.release();
+        buyer.join().unwrap()
+    };
 
-    // Writes wait, so the purchase stops after WATCH and its reads; then
-    // DEBUG RELOAD (not a write) rewrites every key under the WATCH.
-    let held = redis.hold_writes();
-    let buyer = thread::spawn(move || buy(server.addr, "ann"));
-    redis.wait_for_held_clients(1);
-    redis::cmd("DEBUG")
-        .arg("RELOAD")
-        .exec(&mut redis.con())
-        .unwrap();
-    drop(held);
-    let reply = buyer.join().unwrap();
+    // Another buyer's sale (by hand) between ann's WATCH and her EXEC.
+    let reply = held_buy("ann", &mut || {
+        let _: () = redis.con().set("commodity:num", 4).unwrap();
+    });
     assert_eq!(
         reply.json(),
         serde_json::json!({ "user_id": "ann", "response_num": -3 })
     );
-
-    let mut con = redis.con();
     assert_eq!(
         con.get::<_, i64>("commodity:num").unwrap(),
-        5,
+        4,
         "an aborted EXEC takes nothing"
     );
     assert!(!con.sismember::<_, _, bool>("user:id", "ann").unwrap());
-    assert_eq!(buy(server.addr, "ann").code(), 1, "the buyer may try again");
+
+    // A key the purchase does not watch changes: her EXEC goes through.
+    let reply = held_buy("ann", &mut || {
+        let _: () = redis.con().set("unrelated", 1).unwrap();
+    });
+    assert_eq!(reply.code(), 1, "{}", reply.text());
+    assert_eq!(con.get::<_, i64>("commodity:num").unwrap(), 3);
+    assert!(con.sismember::<_, _, bool>("user:id", "ann").unwrap());
+    let stats = common::get(addr, "/seckill/stats").json();
+    assert_eq!(stats["conflicts"], 1, "{stats}");
 }
 
 #[test]

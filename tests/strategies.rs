@@ -5,9 +5,11 @@ mod common;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::thread;
 
+use common::health::sale_in;
+use common::process::seckill_output;
+use common::relay::Relay;
 use common::{Redis, Reply, Seckill, buy, get, load};
 use redis::Commands;
 
@@ -94,10 +96,7 @@ fn naive_oversells_and_the_audit_says_so() {
             "both were told they bought the one item"
         );
     }
-    let audit = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args(["--audit", "--redis", &redis.url(), "--orders", "off"])
-        .output()
-        .unwrap();
+    let audit = seckill_output(&["--audit", "--redis", &redis.url(), "--orders", "off"]);
     let report = String::from_utf8_lossy(&audit.stdout);
     assert_eq!(audit.status.code(), Some(2), "{report}");
     assert_eq!(
@@ -110,9 +109,10 @@ fn naive_oversells_and_the_audit_says_so() {
 
 #[test]
 fn watch_retry_wins_the_race_it_lost_and_counts_it() {
-    for (retries, code, remaining) in [("5", 1, 4), ("0", -3, 5)] {
+    for (retries, code, remaining) in [("5", 1, 3), ("0", -3, 4)] {
         let redis = Redis::start();
-        // No order writer: its blocking read would count among the held clients.
+        // The relay holds the purchase's first EXEC while the stock changes.
+        let relay = Relay::start(redis.port);
         let flags = [
             "--strategy",
             "watch-retry",
@@ -120,19 +120,18 @@ fn watch_retry_wins_the_race_it_lost_and_counts_it() {
             retries,
             "--orders",
             "off",
+            "--redis",
+            &relay.url(),
         ];
         let server = Seckill::start(
             &redis,
             &[&flags[..], &["--stock", "5", "--suffix-max", "0"]].concat(),
         );
-        let held = redis.hold_writes();
+        relay.hold_next(b"$4\r\nEXEC\r\n");
         let buyer = thread::spawn(move || buy(server.addr, "ann").code());
-        redis.wait_for_held_clients(1);
-        redis::cmd("DEBUG")
-            .arg("RELOAD")
-            .exec(&mut redis.con())
-            .unwrap();
-        drop(held);
+        relay.wait_held();
+        let _: () = redis.con().set("commodity:num", 4).unwrap();
+        relay.release();
         assert_eq!(buyer.join().unwrap(), code, "--retries {retries}");
         let stats = get(server.addr, "/seckill/stats").json();
         assert_eq!(stats["conflicts"], 1, "--retries {retries}");
@@ -214,6 +213,47 @@ fn stats_agree_with_redis_after_a_load() {
     }
 }
 
+/// `--join` serves the sale in Redis as it is: a sale begun by one server
+/// goes on through a second that joins it, the first winners stay (a
+/// repeat on the joined server too), and the stock counts down from where
+/// it was, through both.
+#[test]
+fn a_joined_server_keeps_the_sale_and_its_winners() {
+    let redis = Redis::start();
+    let first = Seckill::start(&redis, &["--stock", "10", "--suffix-max", "0"]);
+    let early = ["a1", "a2", "a3", "a4"];
+    for id in early {
+        assert_eq!(buy(first.addr, id).code(), 1, "{id}");
+    }
+    let before = sale_in(&mut redis.con());
+    let joined = Seckill::start(&redis, &["--join", "--suffix-max", "0"]);
+    assert_eq!(
+        sale_in(&mut redis.con()),
+        before,
+        "joining changed the sale"
+    );
+    for id in early {
+        assert_eq!(
+            buy(joined.addr, id).code(),
+            -2,
+            "{id} bought before the join"
+        );
+    }
+    for id in ["b1", "b2", "b3"] {
+        assert_eq!(buy(joined.addr, id).code(), 1, "{id}");
+    }
+    assert_eq!(buy(first.addr, "c1").code(), 1);
+    let (winners, remaining, initial) = sale_in(&mut redis.con());
+    let all = ["a1", "a2", "a3", "a4", "b1", "b2", "b3", "c1"];
+    assert_eq!(winners, all.map(String::from).into_iter().collect());
+    assert_eq!((remaining, initial), (2, 10));
+    let stats = get(joined.addr, "/seckill/stats").json();
+    assert_eq!(
+        (stats["winners"].clone(), stats["remaining"].clone()),
+        (8.into(), 2.into())
+    );
+}
+
 #[test]
 fn several_servers_on_one_redis_never_oversell() {
     for strategy in ["watch", "watch-retry", "lua"] {
@@ -255,10 +295,7 @@ fn several_servers_on_one_redis_never_oversell() {
 #[test]
 fn join_needs_a_sale_to_join() {
     let redis = Redis::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
-        .args(["--join", "--bind", "127.0.0.1:0", "--redis", &redis.url()])
-        .output()
-        .unwrap();
+    let out = seckill_output(&["--join", "--bind", "127.0.0.1:0", "--redis", &redis.url()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -167,6 +167,33 @@ fn parse_reply(bytes: &[u8]) -> std::io::Result<Reply> {
     })
 }
 
+/// Sends `raw` while reading the reply, as a server may answer (413, say)
+/// and close before all of it is sent: the reply, whatever became of the
+/// sending. An error when no well-formed reply came within 20 s.
+pub fn send_whole_or_not(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Reply> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    let mut reading = stream.try_clone()?;
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let mut buf = [0; 4096];
+        loop {
+            match reading.read(&mut buf) {
+                Ok(0) => return Ok(bytes),
+                Ok(read) => bytes.extend_from_slice(&buf[..read]),
+                // Closed with some of ours unread: the kernel resets.
+                Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Ok(bytes);
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    });
+    let _ = stream.write_all(raw); // fails once the server has closed
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    parse_reply(&reader.join().unwrap()?)
+}
+
 /// A request with `Connection: close`, and a body when one is given.
 pub fn request(
     addr: SocketAddr,

@@ -18,6 +18,8 @@ pub struct Figures {
     /// which the pool opens as the load needs them and keeps a while.
     pub outbound: usize,
     pub rss_kb: usize,
+    /// The most resident memory the process has had (VmHWM).
+    pub peak_kb: usize,
 }
 
 impl Figures {
@@ -45,6 +47,7 @@ impl Figures {
             fds: links.len(),
             outbound: outbound_sockets(pid, &links),
             rss_kb: field("VmRSS:"),
+            peak_kb: field("VmHWM:"),
         }
     }
 }

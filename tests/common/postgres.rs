@@ -6,10 +6,15 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
+use super::process::output_within;
 use super::redis_server::free_port;
+
+/// How long initdb, pg_ctl (which waits for the server) and psql may take.
+const POSTGRES_WITHIN: Duration = Duration::from_secs(120);
 
 const INSTALL_POSTGRES: &str = "PostgreSQL is not installed: install it with \
     `apt-get install postgresql` (Debian, Ubuntu); .ci/run and scripts/test.sh do it for \
@@ -89,9 +94,9 @@ impl Postgres {
 
     /// The number of rows of `sql`'s first column, as psql prints it.
     pub fn query(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args(["-X", "-A", "-t", "-c", sql, &self.url()])
-            .output()
+        let mut psql = Command::new("psql");
+        psql.args(["-X", "-A", "-t", "-c", sql, &self.url()]);
+        let out = output_within(&mut psql, POSTGRES_WITHIN)
             .unwrap_or_else(|err| panic!("cannot run psql ({err}): {INSTALL_POSTGRES}"));
         assert!(out.status.success(), "psql: {}", text(&out));
         String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -107,8 +112,7 @@ impl Postgres {
         if let Some((uid, gid)) = self.owner {
             command.uid(uid).gid(gid);
         }
-        command
-            .output()
+        output_within(&mut command, POSTGRES_WITHIN)
             .unwrap_or_else(|err| panic!("cannot run {program} ({err}): {INSTALL_POSTGRES}"))
     }
 }
@@ -121,9 +125,10 @@ impl Drop for Postgres {
 
 /// The directory of initdb and pg_ctl: on the PATH, or Debian's.
 fn binaries() -> PathBuf {
-    let on_path = Command::new("sh")
-        .args(["-c", "command -v initdb"])
-        .output();
+    let on_path = output_within(
+        Command::new("sh").args(["-c", "command -v initdb"]),
+        POSTGRES_WITHIN,
+    );
     if let Ok(out) = on_path
         && out.status.success()
     {
@@ -149,10 +154,8 @@ fn binaries() -> PathBuf {
 /// The uid and gid of the user `postgres`, which Debian's package makes.
 fn postgres_user() -> (u32, u32) {
     let id = |flag: &str| -> u32 {
-        let out = Command::new("id")
-            .args([flag, "postgres"])
-            .output()
-            .unwrap();
+        let out = output_within(Command::new("id").args([flag, "postgres"]), POSTGRES_WITHIN)
+            .expect("cannot run id");
         assert!(out.status.success(), "no user postgres: {INSTALL_POSTGRES}");
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     };

@@ -32,14 +32,21 @@ impl Redis {
         Redis::start_mode(None, extra)
     }
 
-    /// Starts a Redis Sentinel that watches the master on `master_port` as
-    /// `mymaster`, and fails over one second after it stops answering.
+    /// Starts a Redis Sentinel, one of three, that watches the master on
+    /// `master_port` as `mymaster`, and fails over one second after it
+    /// stops answering.
     pub fn start_sentinel(master_port: u16) -> Redis {
+        Redis::start_sentinel_of(master_port, "mymaster", 2)
+    }
+
+    /// As `start_sentinel`, naming the master `name`, with a `quorum` of
+    /// sentinels to agree that it is down.
+    pub fn start_sentinel_of(master_port: u16, name: &str, quorum: u32) -> Redis {
         let conf = format!(
-            "sentinel monitor mymaster 127.0.0.1 {master_port} 2\n\
-             sentinel down-after-milliseconds mymaster 1000\n\
-             sentinel failover-timeout mymaster 3000\n\
-             sentinel parallel-syncs mymaster 1\n"
+            "sentinel monitor {name} 127.0.0.1 {master_port} {quorum}\n\
+             sentinel down-after-milliseconds {name} 1000\n\
+             sentinel failover-timeout {name} 3000\n\
+             sentinel parallel-syncs {name} 1\n"
         );
         Redis::start_mode(Some(&conf), &[])
     }

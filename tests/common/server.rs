@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use super::process::seckill_output;
 use super::redis_server::Redis;
 use super::{signal, wait_for};
 
@@ -44,12 +45,29 @@ impl Seckill {
     /// (a start that fails, `--audit`): its output, and how long it took.
     pub fn run_to_end(redis: &Redis, flags: &[&str]) -> (std::process::Output, Duration) {
         let started = Instant::now();
-        let out = Command::new(env!("CARGO_BIN_EXE_seckill"))
-            .args(["--bind", "127.0.0.1:0", "--redis", &redis.url()])
-            .args(flags)
-            .output()
-            .expect("cannot run seckill");
+        let defaults = Seckill::defaults_for(redis, flags);
+        let defaults: Vec<&str> = defaults.iter().map(String::as_str).collect();
+        let args = [&["--bind", "127.0.0.1:0"], flags, &defaults].concat();
+        let out = seckill_output(&args);
         (out, started.elapsed())
+    }
+
+    /// The flags a test's seckill gets unless `flags` name them: the test's
+    /// Redis, and a database of orders beside it, shared by the servers of
+    /// its sale and by no other test.
+    fn defaults_for(redis: &Redis, flags: &[&str]) -> Vec<String> {
+        let mut defaults = Vec::new();
+        if !flags.contains(&"--redis") {
+            defaults.extend(["--redis".to_string(), redis.url()]);
+        }
+        if !flags.contains(&"--orders") {
+            let database = redis.dir.path().join("orders.sqlite");
+            defaults.extend([
+                "--orders".to_string(),
+                format!("sqlite:{}", database.display()),
+            ]);
+        }
+        defaults
     }
 
     /// As `start`, run as the user `nobody`, from a copy of the binary in a
@@ -107,16 +125,8 @@ impl Seckill {
         output: Output,
     ) -> Seckill {
         let mut command = Command::new(binary);
-        command.args(["--bind", "127.0.0.1:0", "--redis", &redis.url()]);
-        // Orders go to a database beside the test's Redis, shared by the
-        // servers of its sale, unless the test names one.
-        if !flags.contains(&"--orders") {
-            let database = redis.dir.path().join("orders.sqlite");
-            command
-                .arg("--orders")
-                .arg(format!("sqlite:{}", database.display()));
-        }
-        command.args(flags);
+        command.args(["--bind", "127.0.0.1:0"]).args(flags);
+        command.args(Seckill::defaults_for(redis, flags));
         adjust(&mut command);
         let mut child = command
             .stdout(Stdio::piped())

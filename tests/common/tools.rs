@@ -1,13 +1,17 @@
 //! The load tools people run against the server: ab and wrk.
 
 use std::process::Command;
+use std::time::Duration;
+
+use super::process::output_within;
+
+/// How long a load may take: ab's own timeout is 30 s a request.
+const LOAD_ENDS_WITHIN: Duration = Duration::from_secs(180);
 
 /// Runs `program` (from the Debian `package`) with `args`; its report.
 pub fn run(program: &str, args: &[&str], package: &str) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| {
+    let out =
+        output_within(Command::new(program).args(args), LOAD_ENDS_WITHIN).unwrap_or_else(|err| {
             panic!("cannot run {program} ({err}): install it with `apt-get install {package}`")
         });
     let text =
