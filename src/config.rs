@@ -1,6 +1,5 @@
 //! Command-line flags. The Python hard-codes these at the top of the script.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
@@ -10,7 +9,6 @@ use crate::beyond::replicas::Replicas;
 use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
 use crate::lifecycle::Begin;
 use crate::opening::{self, Opens};
-use crate::orders::database::Database;
 use crate::pool::{IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
 use crate::sale::{MARK_EVERY, MARK_LASTS};
 use crate::strategy::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy};
@@ -111,15 +109,20 @@ pub struct Config {
     pub replace: bool,
 
     /// Where every winner's order is written, from a Redis Stream:
-    /// sqlite:PATH (embedded, nothing to start), postgres://USER@HOST:PORT/DB,
-    /// or off (the bare tutorial: the winners stay in Redis only).
+    /// sqlite:PATH (embedded, nothing to start), postgres://USER@HOST:PORT/DB
+    /// (the password from PGPASSWORD or ~/.pgpass if the URL has none), or
+    /// off (the bare tutorial: the winners stay in Redis only). The sale
+    /// records it: servers that --join it, `seckill orders` and --audit use
+    /// the sale's unless given another. [default: sqlite:seckill-orders.sqlite,
+    /// in the folder seckill is started from]
     #[arg(
         long,
         global = true,
-        default_value = "sqlite:target/seckill-orders.sqlite",
+        env = "SECKILL_ORDERS",
+        hide_env_values = true,
         value_name = "URL"
     )]
-    pub orders: String,
+    pub orders: Option<String>,
 
     /// Do not print a line per purchase.
     #[arg(long)]
@@ -216,16 +219,7 @@ impl Config {
             stock: self.stock,
             opens: self.opens(),
             replace: self.replace,
-            orders: self.orders != "off",
         }
-    }
-
-    /// The database of `--orders`, opened, with its table; none when off.
-    pub fn orders(&self) -> Result<Option<Arc<Database>>, String> {
-        if self.orders == "off" {
-            return Ok(None);
-        }
-        Ok(Some(Arc::new(Database::open(&self.orders)?)))
     }
 
     /// `--opens-in` or `--opens-at`.

@@ -11,8 +11,7 @@ use crate::beyond::replicas::Replicas;
 use crate::form::{self, FormError, MAX_BODY_BYTES};
 use crate::http::{self, Cause, Route};
 use crate::opening::Opening;
-use crate::orders::database::Database;
-use crate::orders::stream;
+use crate::orders::{Written, stream};
 use crate::pool::Pool;
 use crate::report::Report;
 use crate::sale::{MARK_EVERY, Sale, Tally};
@@ -29,8 +28,8 @@ pub struct App {
     pub replicas: Replicas,
     pub suffix_max: u32,
     pub report: Report,
-    /// Where orders are written; none with `--orders off`.
-    pub orders: Option<Arc<Database>>,
+    /// The orders the writer counted in the database; none with `--orders off`.
+    pub written: Option<Arc<Written>>,
 }
 
 /// Answers a request. A buyer who hung up cannot be told anything, so a
@@ -82,7 +81,7 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
 /// the opening, the orders (written, waiting, the oldest's age, the dead
 /// letters), and the queue for Redis (waiting now, the longest wait).
 fn stats(app: &App) -> ResponseBox {
-    let orders_on = app.orders.is_some();
+    let orders_on = app.written.is_some();
     let read = on_redis(app, |con| {
         let tally = Tally::read(con)?.ok_or(Trouble::NoSale)?;
         let waiting = orders_on.then(|| stream::waiting(con)).transpose()?;
@@ -97,12 +96,11 @@ fn stats(app: &App) -> ResponseBox {
     for field in ["opens_at", "opens_in_ms"] {
         stats[field] = opening[field].clone();
     }
-    // A database that fails shows as null here; the writer's log says why.
-    let written = app
-        .orders
-        .as_ref()
-        .and_then(|db| db.count(&app.sale.id).ok());
-    stats["orders_written"] = written.into();
+    // As the writer last counted them: a request never waits on the
+    // database. Null until a first count; the age says when it is stale.
+    let counted = app.written.as_ref().and_then(|written| written.read());
+    stats["orders_written"] = counted.map(|(count, _)| count).into();
+    stats["orders_counted_ms_ago"] = counted.map(|(_, age)| age.as_millis() as u64).into();
     stats["orders_waiting"] = waiting.as_ref().map(|w| w.count).into();
     stats["oldest_waiting_ms"] = waiting.as_ref().and_then(|w| w.oldest_ms).into();
     stats["orders_dead"] = waiting.as_ref().map(|w| w.dead).into();

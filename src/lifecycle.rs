@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 
 use redis::{Commands, Connection};
 
-use crate::beyond::output::{print, print_report, warn};
+use crate::beyond::deadline::within;
+use crate::beyond::output::{print, print_report, span, warn};
 use crate::beyond::replicas::Replicas;
 use crate::handler::App;
 use crate::opening::{Opening, Opens};
-use crate::orders::database::Database;
-use crate::orders::{Writer, stream};
+use crate::orders::database::{self, DEFAULT_ORDERS};
+use crate::orders::stream::{self, keys as order_keys};
+use crate::orders::{Database, Location, Writer, Written};
 use crate::pool::Redis;
 use crate::sale::{self, Ended, ReadError, Sale, Start, Tally, keys};
 use crate::trouble::Trouble;
@@ -29,22 +31,39 @@ pub struct Begin {
     pub stock: u32,
     pub opens: Opens,
     pub replace: bool,
-    /// Whether each sale adds its order to the stream (`--orders`).
-    pub orders: bool,
 }
 
-/// The sale this server sells, under the name `seller`.
+/// The database of the orders of this run's sale: for a fresh sale, the
+/// one `given` (`--orders`) or the default; for a run that `joins` the sale
+/// in Redis, the one the sale records, and another is refused. None when
+/// orders are off.
+pub fn orders(
+    redis: &Redis,
+    con: &mut Connection,
+    given: Option<&str>,
+    joins: bool,
+) -> Result<Option<Arc<Database>>, Box<dyn Error>> {
+    let recorded: Option<String> = con
+        .get(order_keys::DATABASE)
+        .map_err(|err| redis.failed(err))?;
+    let url = database::choose(recorded.as_deref(), given, joins)?;
+    Ok(Database::open(&url)?.map(Arc::new))
+}
+
+/// The sale this server sells, under the name `seller`, its orders going
+/// to `orders` (recorded with a fresh sale).
 /// Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
 pub fn open(
     redis: &Redis,
     con: &mut Connection,
     begin: &Begin,
     seller: &str,
+    orders: &Location,
 ) -> Result<Sale, Box<dyn Error>> {
-    if begin.orders {
+    if *orders != Location::Off {
         stream::check_key(con)?;
     }
-    let sale = open_or_join(redis, con, begin, seller)?;
+    let sale = open_or_join(redis, con, begin, seller, orders)?;
     if let Some(wait) = sale.opening.as_ref().and_then(Opening::wait) {
         let at = sale
             .opening
@@ -65,12 +84,20 @@ fn open_or_join(
     con: &mut Connection,
     begin: &Begin,
     seller: &str,
+    orders: &Location,
 ) -> Result<Sale, Box<dyn Error>> {
+    let orders = orders.to_string();
     if begin.join {
-        let joined = sale::join(con, seller).map_err(|err| read_failed(redis, err))?;
+        let joined = sale::join(con, seller, &orders).map_err(|err| read_failed(redis, err))?;
         return Ok(joined.ok_or_else(|| no_sale(redis))?);
     }
-    let started = sale::start(con, begin.stock, begin.opens, seller, begin.replace);
+    let start = sale::Begin {
+        stock: begin.stock,
+        opens: begin.opens,
+        replace: begin.replace,
+        orders: &orders,
+    };
+    let started = sale::start(con, &start, seller);
     match started.map_err(|err| redis.failed(err))? {
         Start::Started { sale, replaced } => {
             // The tutorial starts afresh each time; say what that replaced.
@@ -120,61 +147,71 @@ pub fn end(redis: &Redis, app: &App, drained: Option<bool>) -> Result<ExitCode, 
     let now = Instant::now();
     let print_winners = |winners: &[String]| {
         print_report(format!("Winners ({}):", winners.len()), now);
-        for winner in winners {
-            print_report(winner, now);
+        // A page of names, a line each, at a time: a big sale's millions
+        // of names reach stdout within the report's wait.
+        for page in winners.chunks(WINNERS_A_WRITE) {
+            print_report(page.join("\n"), now);
         }
     };
-    let code =
-        match ended.map_err(|trouble| format!("cannot read the sale at its end: {trouble}"))? {
-            Ended::Sold(tally, winners) => {
-                print_winners(&winners);
-                print_report(&tally, now);
-                ExitCode::SUCCESS
-            }
-            Ended::Uncounted(bad, winners) => {
-                print_winners(&winners);
-                print_report(format!("verdict:       BAD STOCK: {bad}"), now);
-                ExitCode::FAILURE
-            }
-            Ended::Replaced(by) => {
-                let (ours, by) = (&sale.id, by.as_deref().unwrap_or("without an id"));
-                warn(format!(
-                    "seckill: this server's sale ({ours}) was replaced in Redis by another ({by}, \
+    let code = match ended.map_err(|trouble| {
+        format!(
+            "cannot read the sale at its end: {trouble}; once Redis answers, `seckill --audit` \
+             prints the sale's figures (its winners: redis-cli smembers {})",
+            keys::WINNERS
+        )
+    })? {
+        Ended::Sold(tally, winners) => {
+            print_winners(&winners);
+            print_report(&tally, now);
+            ExitCode::SUCCESS
+        }
+        Ended::Uncounted(bad, winners) => {
+            print_winners(&winners);
+            print_report(format!("verdict:       BAD STOCK: {bad}"), now);
+            ExitCode::FAILURE
+        }
+        Ended::Replaced(by) => {
+            let (ours, by) = (&sale.id, by.as_deref().unwrap_or("without an id"));
+            warn(format!(
+                "seckill: this server's sale ({ours}) was replaced in Redis by another ({by}, \
                  started with --replace): its winners are no longer there to print"
-                ));
-                ExitCode::FAILURE
-            }
-            Ended::Gone => return Err(no_sale(redis)),
-        };
-    if let Some(database) = &app.orders {
+            ));
+            ExitCode::FAILURE
+        }
+        Ended::Gone => return Err(no_sale(redis)),
+    };
+    if let Some(written) = &app.written {
         let winners = app.pool.run(|con| Ok(winners_count(con)?)).ok();
-        print_report(
-            orders_line(database.count_now(&sale.id), winners, drained),
-            now,
-        );
+        print_report(orders_line(written, winners, drained), now);
     }
     print_report(report.summary(), now);
     Ok(code)
 }
 
+/// Winners printed in one write at the end.
+const WINNERS_A_WRITE: usize = 1000;
+
 /// "orders: 500 written for 500 winners", and what is left, if anything.
-fn orders_line(
-    written: Result<u64, String>,
-    winners: Option<usize>,
-    drained: Option<bool>,
-) -> String {
+fn orders_line(written: &Written, winners: Option<usize>, drained: Option<bool>) -> String {
     let winners = winners.map_or("?".to_string(), |n| n.to_string());
     let left = if drained == Some(false) {
         format!(
             "; the rest wait in the stream ({}) for the next writer",
-            keys::ORDERS
+            order_keys::ORDERS
         )
     } else {
         String::new()
     };
-    match written {
-        Ok(written) => format!("orders:        {written} written for {winners} winners{left}"),
-        Err(err) => format!("orders:        cannot count them in the database ({err}){left}"),
+    match written.read() {
+        // Counted once the last batch was in.
+        Some((count, _)) if drained == Some(true) => {
+            format!("orders:        {count} written for {winners} winners{left}")
+        }
+        Some((count, age)) => format!(
+            "orders:        {count} written for {winners} winners, as counted {} ago{left}",
+            span(Duration::from_secs(age.as_secs()))
+        ),
+        None => format!("orders:        the database could not count them{left}"),
     }
 }
 
@@ -187,23 +224,21 @@ fn winners_count(con: &mut Connection) -> redis::RedisResult<usize> {
     Ok(members - usize::from(placeholder))
 }
 
-/// The winners in Redis, the placeholder left out.
-fn winners_of(con: &mut Connection) -> redis::RedisResult<HashSet<String>> {
-    let mut winners: HashSet<String> = con.smembers(keys::WINNERS)?;
-    winners.remove(keys::PLACEHOLDER);
-    Ok(winners)
-}
+/// How long the audit waits for the database's answer.
+const AUDIT_WAIT: Duration = Duration::from_secs(30);
 
 /// `seckill --audit`: the sale's figures, and its orders against its
-/// winners, for scripts after a load; exit status 2 if it oversold, lost
-/// count, cannot be counted, or (the stream drained) its orders and its
-/// winners differ.
+/// winners, for scripts after a load or during one; exit status 2 if it
+/// oversold, lost count, cannot be counted, or its orders and its winners
+/// differ. The orders are read from the database the sale records, unless
+/// `given` (`--orders`).
 pub fn audit(
     redis: &Redis,
     con: &mut Connection,
-    orders: Option<&Database>,
+    given: Option<&str>,
 ) -> Result<ExitCode, Box<dyn Error>> {
     let now = Instant::now();
+    let failed = |err| redis.failed(err);
     let tally = match Tally::read(con) {
         Err(ReadError::BadStock(bad)) => {
             print_report(format!("verdict:       BAD STOCK: {bad}"), now);
@@ -214,69 +249,114 @@ pub fn audit(
     let tally = tally.ok_or_else(|| no_sale(redis))?;
     print_report(&tally, now);
     let mut wrong = tally.verdict().went_wrong();
-    if let Some(database) = orders {
-        let failed = |err| redis.failed(err);
-        let sale: Option<String> = con.get(keys::SALE_ID).map_err(failed)?;
-        let winners = winners_of(con).map_err(failed)?;
-        let waiting = stream::waiting(con).map_err(failed)?.count;
-        let buyers: HashSet<String> = database
-            .buyers(sale.as_deref().unwrap_or(""))
-            .map_err(|err| format!("--orders: cannot read the orders: {err}"))?
-            .into_iter()
-            .collect();
+    let recorded: Option<String> = con.get(order_keys::DATABASE).map_err(failed)?;
+    let url = given
+        .or(recorded.as_deref())
+        .unwrap_or(DEFAULT_ORDERS)
+        .to_string();
+    // The bare tutorial (--orders off) has no orders to audit.
+    let Some(database) = Database::open(&url)? else {
+        return Ok(ExitCode::from(if wrong { 2 } else { 0 }));
+    };
+    let location = database.location.to_string();
+    if let Some(recorded) = recorded.filter(|recorded| *recorded != location) {
         print_report(
             format!(
-                "orders:        {} written for {} winners; {waiting} waiting in the stream",
-                buyers.len(),
-                winners.len()
+                "orders:        the sale keeps its orders at {recorded}; read {location} as asked"
             ),
             now,
         );
-        let unordered: Vec<&String> = winners.difference(&buyers).collect();
-        let unwon: Vec<&String> = buyers.difference(&winners).collect();
-        if waiting == 0 && !(unordered.is_empty() && unwon.is_empty()) {
-            let few = |ids: &[&String]| {
-                ids.iter()
-                    .take(IDS_SHOWN)
-                    .map(|id| id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            print_report(
-                format!(
-                    "orders:        MISMATCH: {} winners without an order ({}), {} orders without a winner ({})",
-                    unordered.len(),
-                    few(&unordered),
-                    unwon.len(),
-                    few(&unwon)
-                ),
-                now,
-            );
-            wrong = true;
-        }
+    }
+    let sale: Option<String> = con.get(keys::SALE_ID).map_err(failed)?;
+    let sale = sale.unwrap_or_default();
+    // One instant by Redis's clock: a sale after it is no orphan, whatever
+    // the database holds by the time it is read.
+    let (at, waiting): ((u64, u64), u64) = redis::pipe()
+        .atomic()
+        .cmd("TIME")
+        .xlen(order_keys::ORDERS)
+        .query(con)
+        .map_err(failed)?;
+    let at_ms = at.0 * 1000 + at.1 / 1000;
+    let winners: HashSet<String> = sale::winners(con).map_err(failed)?.into_iter().collect();
+    // Read after the winners: an order is in the stream, or (written, then
+    // taken off the stream) in the database, from its sale on.
+    let in_stream: HashSet<String> = stream::waiting_buyers(con)
+        .map_err(failed)?
+        .into_iter()
+        .collect();
+    let read = within(AUDIT_WAIT, move || database.buyers(&sale))
+        .ok_or_else(|| format!("{location}: no answer within {}", span(AUDIT_WAIT)))?;
+    let buyers = read.map_err(|err| format!("{location}: cannot read the orders: {err}"))?;
+    let ordered: HashSet<&String> = buyers.iter().map(|(user, _)| user).collect();
+    print_report(
+        format!(
+            "orders:        {} written for {} winners; {waiting} waiting in the stream \
+             (database: {location})",
+            ordered.len(),
+            winners.len()
+        ),
+        now,
+    );
+    let unordered: Vec<&String> = winners
+        .iter()
+        .filter(|w| !ordered.contains(w) && !in_stream.contains(*w))
+        .collect();
+    let unwon: Vec<&String> = buyers
+        .iter()
+        .filter(|(user, entry)| {
+            let before = stream::entry_ms(entry).is_some_and(|ms| ms < at_ms);
+            before && !winners.contains(user)
+        })
+        .map(|(user, _)| user)
+        .collect();
+    if !(unordered.is_empty() && unwon.is_empty()) {
+        let few = |ids: &[&String]| {
+            ids.iter()
+                .take(IDS_SHOWN)
+                .map(|id| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        print_report(
+            format!(
+                "orders:        MISMATCH: {} winners without an order ({}), {} orders without a \
+                 winner ({}); if the sale's orders went elsewhere, give that database with --orders",
+                unordered.len(),
+                few(&unordered),
+                unwon.len(),
+                few(&unwon)
+            ),
+            now,
+        );
+        wrong = true;
     }
     Ok(ExitCode::from(if wrong { 2 } else { 0 }))
 }
 
-/// `seckill orders`: the order writer alone, until Ctrl-C or SIGTERM.
+/// `seckill orders`: the order writer alone, until Ctrl-C or SIGTERM,
+/// into the database the sale records (or `given`, if it is the same).
 pub fn write_orders(
     redis: &Redis,
-    orders: Option<Arc<Database>>,
+    con: &mut Connection,
+    given: Option<&str>,
     replicas: Replicas,
 ) -> Result<ExitCode, Box<dyn Error>> {
-    let database = orders.ok_or(
-        "seckill orders writes into a database: give --orders sqlite:PATH or postgres://...",
+    let database = orders(redis, con, given, true)?.ok_or(
+        "the sale in Redis keeps no orders (--orders off), so seckill orders has nothing to \
+         write: start the sale with --orders sqlite:PATH or postgres://...",
     )?;
+    let location = database.location.to_string();
     let name = format!("orders writer, pid {}", std::process::id());
     let (stopped, stop) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stopped.send(());
     })
     .map_err(|err| format!("cannot catch Ctrl-C: {err}"))?;
-    let writer = Writer::start(redis.clone(), database, name, replicas)?;
+    let writer = Writer::start(redis.clone(), database, name, replicas, None)?;
     print(format!(
-        "seckill orders: writing the orders of {} at {} into the database; Ctrl-C stops",
-        keys::ORDERS,
+        "seckill orders: writing the orders of {} at {} into {location}; Ctrl-C stops",
+        order_keys::ORDERS,
         redis.at
     ));
     let _ = stop.recv();

@@ -10,7 +10,7 @@ use seckill::beyond::renewal::Renewal;
 use seckill::config::{Command, Config};
 use seckill::handler::{self, App};
 use seckill::lifecycle::{self, ORDERS_WAIT};
-use seckill::orders::Writer;
+use seckill::orders::{Location, Writer};
 use seckill::pool::{Pool, Redis};
 use seckill::report::Report;
 use seckill::sale::MARK_EVERY;
@@ -31,13 +31,12 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Python: pyredis = redis.Redis(host='', port=6379, db=0, decode_responses=True)
     let redis = Redis::open(&config.redis, &config.sentinel, &config.master)?;
     let mut con = redis.connect()?;
-    // Not in the Python: where each winner's order is written (`orders`).
-    let orders = config.orders()?;
+    let orders_given = config.orders.as_deref();
     if config.audit {
-        return lifecycle::audit(&redis, &mut con, orders.as_deref());
+        return lifecycle::audit(&redis, &mut con, orders_given);
     }
     if let Some(Command::Orders) = config.command {
-        return lifecycle::write_orders(&redis, orders, config.replicas());
+        return lifecycle::write_orders(&redis, &mut con, orders_given, config.replicas());
     }
     // Unlike the Python, all the server needs comes before the sale is set
     // up: a start that fails (a port in use, a Redis full of clients)
@@ -48,11 +47,21 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     let replicas = config.replicas();
     strategy::prepare(config.strategy, replicas, &mut con).map_err(|err| redis.failed(err))?;
 
+    // Not in the Python: where each winner's order is written (`orders`);
+    // a sale joined keeps its own.
+    let orders = lifecycle::orders(&redis, &mut con, orders_given, config.join)?;
+    let location = orders
+        .as_ref()
+        .map_or(Location::Off, |db| db.location.clone());
+
     // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
     let seller = server::seller_name(http.addr());
-    let sale = lifecycle::open(&redis, &mut con, &config.begin(), &seller)?;
+    let sale = lifecycle::open(&redis, &mut con, &config.begin(), &seller, &location)?;
     drop(con); // the pool's connections serve from here on
 
+    let writer = orders
+        .map(|db| Writer::start(redis.clone(), db, seller, replicas, Some(sale.id.clone())))
+        .transpose()?;
     let app = Arc::new(App {
         pool,
         purchase: Purchase::new(
@@ -60,10 +69,10 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
             config.retries,
             replicas,
             &sale,
-            orders.is_some(),
+            writer.is_some(),
         ),
         sale,
-        orders: orders.clone(),
+        written: writer.as_ref().map(|writer| Arc::clone(&writer.written)),
         replicas,
         suffix_max: config.suffix_max,
         report: Report::new(config.quiet),
@@ -71,9 +80,6 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     // Renewed while the server sells, so that a start elsewhere sees it.
     let renewing = Arc::clone(&app);
     let renewal = Renewal::start("mark", MARK_EVERY, move || handler::renew_mark(&renewing))?;
-    let writer = orders
-        .map(|db| Writer::start(redis.clone(), db, seller, replicas))
-        .transpose()?;
 
     // Python: app.run(host='', port=5000), listening since the start
     let serving = Arc::clone(&app);

@@ -113,6 +113,14 @@ impl fmt::Display for Failed {
                 self.at
             );
         }
+        if !(self.err.is_io_error() || self.err.is_connection_refusal()) {
+            // Reached, and it answered something seckill cannot read.
+            return write!(
+                f,
+                "Redis at {} answered what seckill cannot read: {}",
+                self.at, self.err
+            );
+        }
         write!(f, "cannot reach Redis at {}: {}", self.at, self.err)?;
         if self.sentinels {
             let hint = "are the sentinels running, and do they name that master? \

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use redis::{Connection, Script};
 
 use crate::answer::{Answer, Outcome};
-use crate::orders::stream;
+use crate::orders::stream::{self, keys as order_keys};
 use crate::sale::{keys, whole_number};
 use crate::trouble::Trouble;
 
@@ -151,7 +151,7 @@ pub fn lua(con: &mut Connection, sale: &Selling, user_id: &str) -> Result<Answer
         .key(keys::STOCK)
         .key(keys::WINNERS)
         .key(keys::SALE_ID)
-        .key(keys::ORDERS)
+        .key(order_keys::ORDERS)
         .arg(user_id)
         .arg(&sale.id)
         .arg(&sale.seller)

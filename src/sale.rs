@@ -10,6 +10,7 @@ use redis::{Connection, RedisError, Script};
 
 use crate::beyond::output::warn;
 use crate::opening::{Opening, Opens};
+use crate::orders::stream::keys as order_keys;
 
 /// The Redis keys of a sale: the only place their names are written.
 pub mod keys {
@@ -38,13 +39,6 @@ pub mod keys {
     /// When the sale opens, in ms since 1970 by Redis's clock; none when
     /// it opened at its start.
     pub const OPENS_AT: &str = "commodity:opens";
-
-    /// The orders waiting to be written to the database: a Redis Stream,
-    /// each entry added in the same step as its sale (`orders`).
-    pub const ORDERS: &str = "seckill:orders";
-
-    /// Entries of `ORDERS` that held no order, with why.
-    pub const ORDERS_DEAD: &str = "seckill:orders:dead";
 }
 
 /// How long a server's mark lasts unless renewed; a stopped server removes
@@ -66,6 +60,14 @@ impl fmt::Display for BadStock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let BadStock { key, value } = self;
         // Debug quotes and escapes it: it is what someone typed into Redis.
+        if *key == keys::OPENS_AT {
+            return write!(
+                f,
+                "{key} holds {value:?}, not a time in ms since 1970; remove it \
+                 (`redis-cli del {key}`) for a sale open now, or start a fresh sale with \
+                 --opens-in or --opens-at"
+            );
+        }
         write!(
             f,
             "{key} holds {value:?}, not a whole number, so Redis cannot take one from it; \
@@ -93,6 +95,11 @@ pub fn whole_number(key: &'static str, raw: &str) -> Result<i64, BadStock> {
 pub enum ReadError {
     Redis(RedisError),
     BadStock(BadStock),
+}
+
+/// Reads a key holding a whole number, such as `commodity:opens`.
+fn number_in(key: &'static str, raw: Option<String>) -> Result<Option<i64>, BadStock> {
+    raw.map(|raw| whole_number(key, &raw)).transpose()
 }
 
 impl From<RedisError> for ReadError {
@@ -133,19 +140,29 @@ pub enum Start {
 /// other server's mark is live (or `replace` is asked), in one step.
 static START: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("start.lua")));
 
+/// A fresh sale as asked: its stock (`--stock`), its opening, whether it
+/// replaces one others still sell (`--replace`), and where its orders go
+/// (`orders`, as `Location` names it), recorded with it.
+pub struct Begin<'a> {
+    pub stock: u32,
+    pub opens: Opens,
+    pub replace: bool,
+    pub orders: &'a str,
+}
+
 /// Starts a fresh sale, as the Python does at import time:
 /// `pyredis.set(name='commodity:num', value=500)` and `pyredis.sadd('user:id', 'null')`.
 /// It also empties `user:id`, so winners of an earlier run do not count as
 /// repeats. Unless `replace`, it does nothing while another server's mark is
 /// live: a killed server's mark is waited out (and that said), a running
 /// server's is not.
-pub fn start(
-    con: &mut Connection,
-    stock: u32,
-    opens: Opens,
-    seller: &str,
-    replace: bool,
-) -> Result<Start, RedisError> {
+pub fn start(con: &mut Connection, begin: &Begin, seller: &str) -> Result<Start, RedisError> {
+    let Begin {
+        stock,
+        opens,
+        replace,
+        orders,
+    } = *begin;
     let mut sale = Sale {
         id: new_sale_id(),
         seller: seller.to_string(),
@@ -167,6 +184,7 @@ pub fn start(
                 .key(keys::SALE_ID)
                 .key(keys::SELLERS)
                 .key(keys::OPENS_AT)
+                .key(order_keys::DATABASE)
                 .arg(stock)
                 .arg(&sale.id)
                 .arg(&sale.seller)
@@ -174,6 +192,7 @@ pub fn start(
                 .arg(if replace { "replace" } else { "" })
                 .arg(keys::PLACEHOLDER)
                 .arg(&opens)
+                .arg(orders)
                 .invoke(con)?;
         if started {
             sale.opening = opening.map(|at| Opening::new(at, redis_now));
@@ -241,15 +260,21 @@ fn new_sale_id() -> String {
 }
 
 /// Joins the sale in Redis (`--join`), once its figures read right. A sale
-/// set up without an id (by hand, or by an older seckill) gets one.
-pub fn join(con: &mut Connection, seller: &str) -> Result<Option<Sale>, ReadError> {
+/// set up without an id, or without where its orders go (by hand, or by
+/// an older seckill), gets this server's.
+pub fn join(con: &mut Connection, seller: &str, orders: &str) -> Result<Option<Sale>, ReadError> {
     if Tally::read(con)?.is_none() {
         return Ok(None);
     }
-    let (id, opens, (seconds, micros)): (String, Option<i64>, (i64, i64)) = redis::pipe()
+    let (id, opens, (seconds, micros)): (String, Option<String>, (i64, i64)) = redis::pipe()
         .cmd("SET")
         .arg(keys::SALE_ID)
         .arg(new_sale_id())
+        .arg("NX")
+        .ignore()
+        .cmd("SET")
+        .arg(order_keys::DATABASE)
+        .arg(orders)
         .arg("NX")
         .ignore()
         .get(keys::SALE_ID)
@@ -257,6 +282,7 @@ pub fn join(con: &mut Connection, seller: &str) -> Result<Option<Sale>, ReadErro
         .cmd("TIME")
         .query(con)?;
     let redis_now = seconds * 1000 + micros / 1000;
+    let opens = number_in(keys::OPENS_AT, opens)?;
     let opening = opens.map(|at| Opening::new(at, redis_now));
     let seller = seller.to_string();
     Ok(Some(Sale {
@@ -362,27 +388,48 @@ pub enum Ended {
     Gone,
 }
 
-/// Reads how the sale `sale` ended.
+/// Reads how the sale `sale` ended: its figures in one transaction, then
+/// its winners a page at a time (a winner another server makes meanwhile
+/// may be listed, and not counted).
 pub fn ended(con: &mut Connection, sale: &Sale) -> Result<Ended, RedisError> {
-    let (initial, remaining, members, placeholder, id, mut names): (
-        Option<String>,
-        Option<String>,
-        i64,
-        bool,
-        Option<String>,
-        Vec<String>,
-    ) = read(con, figures().smembers(keys::WINNERS))?;
+    let figures: Figures = read(con, &figures())?;
+    let (_, remaining, _, _, id) = &figures;
     if id.as_deref() != Some(sale.id.as_str()) && remaining.is_some() {
-        return Ok(Ended::Replaced(id));
+        return Ok(Ended::Replaced(id.clone()));
     }
-    names.retain(|id| id != keys::PLACEHOLDER);
-    names.sort_unstable();
-    let figures = (initial, remaining, members, placeholder, id);
+    let names = winners(con)?;
     Ok(match Tally::from_figures(figures) {
         Ok(Some(tally)) => Ended::Sold(tally, names),
         Ok(None) => Ended::Gone,
         Err(bad) => Ended::Uncounted(bad, names),
     })
+}
+
+/// Winners read in one reply at most: a big sale's whole set in one
+/// SMEMBERS took longer than a reply may (`IO_TIMEOUT`).
+const WINNERS_A_PAGE: usize = 1000;
+
+/// The winners of the sale in Redis, the placeholder left out, read a page
+/// at a time (SSCAN): each page's reply is small, however big the sale.
+pub fn winners(con: &mut Connection) -> Result<Vec<String>, RedisError> {
+    let mut names = Vec::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, page): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(keys::WINNERS)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(WINNERS_A_PAGE)
+            .query(con)?;
+        names.extend(page.into_iter().filter(|id| id != keys::PLACEHOLDER));
+        if next == 0 {
+            // SSCAN may return a member twice when the set grows meanwhile.
+            names.sort_unstable();
+            names.dedup();
+            return Ok(names);
+        }
+        cursor = next;
+    }
 }
 
 /// How a sale ended.

@@ -2,10 +2,11 @@
 -- SADD user:id null, done only when no other server's mark is live (or
 -- ARGV[5] is "replace"), so a running sale is never wiped by mistake.
 -- KEYS: commodity:num, commodity:initial, user:id, commodity:sale,
---       commodity:sellers, commodity:opens
+--       commodity:sellers, commodity:opens, seckill:orders:database
 -- ARGV: the stock, the new sale's id, this server's name, how long its mark
 --       lasts (ms), "replace" or "", the placeholder member of user:id,
---       the opening: "" (at once), "in:MS" (from now) or "at:MS" (since 1970)
+--       the opening: "" (at once), "in:MS" (from now) or "at:MS" (since 1970),
+--       where the sale's orders go (src/orders/database.rs `Location`)
 -- Returns {started, others' names, their marks' ms left, the replaced
 -- sale's initial stock, stock left and winners, the opening (ms since 1970,
 -- or false), Redis's clock now (ms)}.
@@ -44,4 +45,5 @@ if opens then
 else
   redis.call('DEL', KEYS[6])
 end
+redis.call('SET', KEYS[7], ARGV[8])
 return {1, {}, {}, initial, stock, winners, opens, now}

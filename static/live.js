@@ -54,10 +54,19 @@ async function poll() {
   next();
 }
 
+// A count of orders older than this says its age: the database is slow to
+// answer the writer, or does not answer at all.
+const STALE_MS = 3000;
+
 function show(stats) {
   for (const [id, field] of Object.entries(FIELDS)) {
     // null: orders off (--orders off), or none waiting.
     document.getElementById(id).textContent = String(stats[field] ?? "–");
+  }
+  const age = stats.orders_counted_ms_ago;
+  if (age != null && age > STALE_MS) {
+    document.getElementById("orders-written").textContent +=
+      ` (counted ${Math.round(age / 1000)} s ago: the database is not answering)`;
   }
   showOpening(stats);
   chart.add(Date.now(), stats);

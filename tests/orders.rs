@@ -5,58 +5,16 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
+use common::orders::{audit, database, ordered, wait_until_orders_are_winners, winners};
 use common::postgres::Postgres;
 use common::process::{SECKILL_ENDS_WITHIN, output_of, output_within, seckill};
 use common::tools::ab;
 use common::{FORM, Redis, Seckill, buy, get, wait_for_within};
 use redis::Commands;
-
-/// The database `Seckill::start` gives the servers of `redis`'s sale.
-fn database(redis: &Redis) -> PathBuf {
-    redis.dir.path().join("orders.sqlite")
-}
-
-/// The buyers with an order in the database, each once.
-fn ordered(redis: &Redis) -> Vec<String> {
-    let db = rusqlite::Connection::open(database(redis)).unwrap();
-    let mut query = db.prepare("SELECT user_id FROM seckill_orders").unwrap();
-    let rows = query.query_map([], |row| row.get(0)).unwrap();
-    rows.collect::<Result<_, _>>().unwrap()
-}
-
-/// The winners in Redis, the placeholder left out.
-fn winners(redis: &Redis) -> HashSet<String> {
-    let mut winners: HashSet<String> = redis.con().smembers("user:id").unwrap();
-    winners.remove("null");
-    winners
-}
-
-/// Waits until the stream is empty and the orders are the winners.
-fn wait_until_orders_are_winners(redis: &Redis, within: Duration) {
-    wait_for_within("the orders to be the winners", within, || {
-        let waiting: usize = redis.con().xlen("seckill:orders").unwrap();
-        let orders = ordered(redis);
-        waiting == 0 && orders.iter().cloned().collect::<HashSet<_>>() == winners(redis)
-    });
-    let orders = ordered(redis);
-    let unique: HashSet<&String> = orders.iter().collect();
-    assert_eq!(unique.len(), orders.len(), "an order twice");
-}
-
-/// `seckill --audit` of `redis`'s sale and its database: exit code, output.
-fn audit(redis: &Redis) -> (i32, String) {
-    let orders = format!("sqlite:{}", database(redis).display());
-    let (out, _) = Seckill::run_to_end(redis, &["--audit", "--orders", &orders]);
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), text)
-}
 
 fn load(server: &Seckill, requests: usize, crowd: usize) {
     let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");

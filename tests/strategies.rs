@@ -179,6 +179,7 @@ fn stats_agree_with_redis_after_a_load() {
             "opens_at",
             "opens_in_ms",
             "orders_written",
+            "orders_counted_ms_ago",
             "orders_waiting",
             "oldest_waiting_ms",
             "orders_dead",

@@ -4,6 +4,7 @@
 
 pub mod checks;
 pub mod clients;
+pub mod deadline;
 pub mod outage;
 pub mod output;
 pub mod permits;

@@ -1,24 +1,29 @@
-//! Where orders are kept: SQLite, embedded (the default: no server to
-//! start), or PostgreSQL for a real deployment, each through a synchronous
-//! client and an r2d2 pool, as Redis is. One schema for both, with the
-//! order's key (its sale and its buyer) unique, so a batch written twice
-//! (a crash between the commit and the XACK) inserts nothing twice.
+//! Where orders are kept (`--orders`): SQLite, embedded (the default: no
+//! server to start), or PostgreSQL for a real deployment, each a `Store`
+//! through a synchronous client and an r2d2 pool, as Redis is. One schema
+//! for both, with the order's key (its sale and its buyer) unique, so a
+//! batch written twice (a crash between the commit and the XACK) inserts
+//! nothing twice.
+//!
+//! A sale records where its orders go (`Location`, without any password),
+//! so every server of the sale, `seckill orders` and `--audit` use the
+//! same database.
 
-use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-use r2d2_postgres::PostgresConnectionManager;
-use r2d2_postgres::postgres::NoTls;
-use r2d2_sqlite::SqliteConnectionManager;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use super::Order;
-use crate::beyond::output::warn;
+use super::postgres::Postgres;
+use super::sqlite::Sqlite;
+
+/// `--orders` when none is given: a file beside where seckill is started,
+/// outside `target/` (which `cargo clean` wipes).
+pub const DEFAULT_ORDERS: &str = "sqlite:seckill-orders.sqlite";
 
 /// The table, created if missing; its SQL reads the same in both. Named
 /// for the project, so it meets no `orders` table a database already has.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS seckill_orders (
+pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS seckill_orders (
     sale TEXT NOT NULL,
     user_id TEXT NOT NULL,
     stock_left BIGINT NOT NULL,
@@ -30,203 +35,191 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS seckill_orders (
 /// One order; an order already there is left as it is. (SQLite reads `$1`
 /// to `$5` as named parameters, numbered in the order they first appear:
 /// here, their own.)
-const INSERT: &str = "INSERT INTO seckill_orders (sale, user_id, stock_left, seller, entry)
+pub const INSERT: &str = "INSERT INTO seckill_orders (sale, user_id, stock_left, seller, entry)
     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
 
-const COUNT: &str = "SELECT COUNT(*) FROM seckill_orders WHERE sale = $1";
+pub const COUNT: &str = "SELECT COUNT(*) FROM seckill_orders WHERE sale = $1";
 
-const BUYERS: &str = "SELECT user_id FROM seckill_orders WHERE sale = $1";
+pub const BUYERS: &str = "SELECT user_id, entry FROM seckill_orders WHERE sale = $1";
 
 /// How long a connection to the database may take, and a locked SQLite
 /// file may be waited for, before the writer tries again later.
-const DB_WAIT: Duration = Duration::from_secs(2);
+pub const DB_WAIT: Duration = Duration::from_secs(2);
 
-/// Connections the writer and the stats share.
-const DB_POOL: u32 = 4;
+/// Connections the writer and the audit share.
+pub const DB_POOL: u32 = 4;
 
-/// A database of orders: `--orders sqlite:PATH` or `--orders postgres://...`.
-pub struct Database {
-    pools: Pools,
-    /// Whether the table is known to exist: created at open, or at the
-    /// first write when the database was down at open.
-    ready: AtomicBool,
-    /// The last count asked for (`count`): when, of which sale, how many.
-    counted: Mutex<Option<(Instant, String, u64)>>,
+/// What a database of orders does; SQLite and PostgreSQL each in a file.
+pub trait Store: Send + Sync {
+    /// Writes `orders` in one transaction; an order already there is
+    /// skipped. How many were new.
+    fn write(&self, orders: &[Order]) -> Result<u64, String>;
+
+    /// How many orders the sale `sale` has.
+    fn count(&self, sale: &str) -> Result<u64, String>;
+
+    /// The buyers with an order in the sale `sale`, each with the id of
+    /// its stream entry.
+    fn buyers(&self, sale: &str) -> Result<Vec<(String, String)>, String>;
 }
 
-/// How long a count of orders is answered again without asking the
-/// database: however many pages poll `/seckill/stats`, and however fast a
-/// client asks, the database is asked a few times a second at most, and the
-/// writer keeps its connections.
-const COUNT_FRESH: Duration = Duration::from_millis(250);
+/// Where orders go, as a sale records it and messages name it: never with
+/// a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    /// `--orders off`: the winners stay in Redis only.
+    Off,
+    /// The file's absolute path.
+    Sqlite(PathBuf),
+    /// `postgres://USER@HOST:PORT/DB`.
+    Postgres(String),
+}
 
-enum Pools {
-    Sqlite(r2d2::Pool<SqliteConnectionManager>),
-    Postgres(r2d2::Pool<PostgresConnectionManager<NoTls>>),
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Off => f.write_str("off"),
+            Location::Sqlite(path) => write!(f, "sqlite:{}", path.display()),
+            Location::Postgres(url) => f.write_str(url),
+        }
+    }
+}
+
+/// A database of orders, and where it is.
+pub struct Database {
+    store: Box<dyn Store>,
+    pub location: Location,
 }
 
 impl Database {
-    /// The database of `url`, with its table created if missing. A
-    /// database that does not answer is no reason not to sell: the orders
-    /// wait in the stream, and the writer says so.
-    pub fn open(url: &str) -> Result<Database, String> {
-        let failed = |err: &dyn std::fmt::Display| format!("--orders {url}: {err}");
-        fn builder<M: r2d2::ManageConnection>() -> r2d2::Builder<M> {
-            r2d2::Pool::builder()
-                .max_size(DB_POOL)
-                .min_idle(Some(0))
-                .connection_timeout(DB_WAIT)
+    /// The database of `url` (`--orders`), checked at once: one that
+    /// vanishes with the process, a path that cannot be written, a
+    /// PostgreSQL that refuses the user are mistakes, said now; a
+    /// PostgreSQL that does not answer is an outage: the orders wait in
+    /// the stream, and the writer says so. None for `off`.
+    pub fn open(url: &str) -> Result<Option<Database>, String> {
+        if url == "off" {
+            return Ok(None);
         }
-        let pools = if let Some(path) = url.strip_prefix("sqlite:") {
-            if let Some(dir) = Path::new(path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).map_err(|err| failed(&err))?;
-            }
-            // WAL: the stats read while the writer writes.
-            let manager = SqliteConnectionManager::file(path).with_init(|con| {
-                con.busy_timeout(DB_WAIT)?;
-                con.pragma_update(None, "journal_mode", "WAL")
-            });
-            Pools::Sqlite(builder().build_unchecked(manager))
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let mut config: postgres::Config = url.parse().map_err(|err| failed(&err))?;
-            // Nothing waits on PostgreSQL for ever: a buyer never does, but
-            // the writer, the stats and the stop would.
-            let wait_ms = DB_WAIT.as_millis();
-            config.connect_timeout(DB_WAIT).options(&format!(
-                "-c statement_timeout={wait_ms} -c lock_timeout={wait_ms}"
-            ));
-            let manager = PostgresConnectionManager::new(config, NoTls);
-            Pools::Postgres(builder().build_unchecked(manager))
-        } else {
-            return Err(format!(
-                "--orders {url}: give sqlite:PATH, postgres://USER@HOST:PORT/DB, or off"
-            ));
-        };
-        let database = Database {
-            pools,
-            ready: AtomicBool::new(false),
-            counted: Mutex::new(None),
-        };
-        if let Err(err) = database.ensure_table() {
-            warn(format!(
-                "seckill: --orders {url}: {err}; orders wait in the stream until it answers"
-            ));
-        }
-        Ok(database)
+        let (store, location): (Box<dyn Store>, Location) =
+            if let Some(path) = url.strip_prefix("sqlite:") {
+                let sqlite = Sqlite::open(path)?;
+                let location = Location::Sqlite(sqlite.path.clone());
+                (Box::new(sqlite), location)
+            } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                let (postgres, location) = Postgres::open(url)?;
+                (Box::new(postgres), Location::Postgres(location))
+            } else {
+                return Err(format!(
+                    "--orders {}: give sqlite:PATH, postgres://USER@HOST:PORT/DB, or off",
+                    redact(url)
+                ));
+            };
+        Ok(Some(Database { store, location }))
     }
 
-    /// Creates the table if it is missing, once.
-    fn ensure_table(&self) -> Result<(), String> {
-        if self.ready.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        match &self.pools {
-            Pools::Sqlite(pool) => {
-                let con = pool.get().map_err(|err| err.to_string())?;
-                con.execute(SCHEMA, []).map_err(|err| err.to_string())?;
-            }
-            Pools::Postgres(pool) => {
-                let mut con = pool.get().map_err(|err| err.to_string())?;
-                con.batch_execute(SCHEMA).map_err(|err| err.to_string())?;
-            }
-        }
-        self.ready.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Writes `orders` in one transaction; an order already there is
-    /// skipped. How many were new.
     pub fn write(&self, orders: &[Order]) -> Result<u64, String> {
-        self.ensure_table()?;
-        let text = |err: &dyn std::fmt::Display| err.to_string();
-        match &self.pools {
-            Pools::Sqlite(pool) => {
-                let mut con = pool.get().map_err(|err| text(&err))?;
-                let tx = con.transaction().map_err(|err| text(&err))?;
-                let mut new = 0;
-                {
-                    let mut insert = tx.prepare_cached(INSERT).map_err(|err| text(&err))?;
-                    for o in orders {
-                        let row = (&o.sale, &o.user, o.left, &o.seller, &o.entry);
-                        new += insert.execute(row).map_err(|err| text(&err))? as u64;
-                    }
-                }
-                tx.commit().map_err(|err| text(&err))?;
-                Ok(new)
-            }
-            Pools::Postgres(pool) => {
-                let mut con = pool.get().map_err(|err| text(&err))?;
-                let mut tx = con.transaction().map_err(|err| text(&err))?;
-                let insert = tx.prepare(INSERT).map_err(|err| text(&err))?;
-                let mut new = 0;
-                for o in orders {
-                    let row: [&(dyn postgres::types::ToSql + Sync); 5] =
-                        [&o.sale, &o.user, &o.left, &o.seller, &o.entry];
-                    new += tx.execute(&insert, &row).map_err(|err| text(&err))?;
-                }
-                tx.commit().map_err(|err| text(&err))?;
-                Ok(new)
-            }
-        }
+        self.store.write(orders)
     }
 
-    /// How many orders the sale `sale` has, as counted `COUNT_FRESH` ago at
-    /// most. The lock is held while counting: a crowd of askers waits for one
-    /// count instead of each asking the database.
     pub fn count(&self, sale: &str) -> Result<u64, String> {
-        let mut counted = self.counted.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, of, count)) = counted.as_ref()
-            && of == sale
-            && at.elapsed() < COUNT_FRESH
-        {
-            return Ok(*count);
-        }
-        let count = self.count_now(sale)?;
-        *counted = Some((Instant::now(), sale.to_string(), count));
-        Ok(count)
+        self.store.count(sale)
     }
 
-    /// How many orders the sale `sale` has now, asked of the database.
-    pub fn count_now(&self, sale: &str) -> Result<u64, String> {
-        self.ensure_table()?;
-        let text = |err: &dyn std::fmt::Display| err.to_string();
-        match &self.pools {
-            Pools::Sqlite(pool) => {
-                let con = pool.get().map_err(|err| text(&err))?;
-                let count: i64 = con
-                    .query_row(COUNT, [sale], |row| row.get(0))
-                    .map_err(|err| text(&err))?;
-                Ok(count as u64)
-            }
-            Pools::Postgres(pool) => {
-                let mut con = pool.get().map_err(|err| text(&err))?;
-                let row = con.query_one(COUNT, &[&sale]).map_err(|err| text(&err))?;
-                Ok(row.get::<_, i64>(0) as u64)
-            }
-        }
+    pub fn buyers(&self, sale: &str) -> Result<Vec<(String, String)>, String> {
+        self.store.buyers(sale)
+    }
+}
+
+/// Where `url` (`--orders`) would put the orders, without opening it.
+pub fn location_of(url: &str) -> Result<Location, String> {
+    if url == "off" {
+        Ok(Location::Off)
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        Ok(Location::Sqlite(super::sqlite::absolute(path)?))
+    } else {
+        Ok(Location::Postgres(super::postgres::location(url)?))
+    }
+}
+
+/// Which `--orders` to open, given where the sale in Redis records its
+/// orders go (`recorded`, if it does) and the one this run was given
+/// (`given`, if any): a run that joins a sale (a server with `--join`,
+/// `seckill orders`) uses the sale's, and refuses another; a fresh sale
+/// takes the given one or the default.
+pub fn choose(recorded: Option<&str>, given: Option<&str>, joins: bool) -> Result<String, String> {
+    let Some(recorded) = recorded.filter(|_| joins) else {
+        return Ok(given.unwrap_or(DEFAULT_ORDERS).to_string());
+    };
+    let Some(given) = given else {
+        return Ok(recorded.to_string());
+    };
+    let location = location_of(given)?;
+    if location.to_string() == recorded {
+        return Ok(given.to_string());
+    }
+    Err(format!(
+        "the sale in Redis keeps its orders at {recorded} (the server that started it said so), \
+         and this run was given --orders {location}: one sale's orders go to one database; leave \
+         --orders out to use the sale's, or give --orders {recorded}"
+    ))
+}
+
+/// `url` with any password in it replaced by `***`: what messages show.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_never_shown() {
+        assert_eq!(
+            redact("postgres://shop:s3cret@db.example:5432/orders"),
+            "postgres://shop:***@db.example:5432/orders"
+        );
+        assert_eq!(redact("postgres://s:p@h"), "postgres://s:***@h");
+        assert_eq!(redact("postgres://shop@h/db"), "postgres://shop@h/db");
+        assert_eq!(redact("sqlite:orders.sqlite"), "sqlite:orders.sqlite");
+        // An @ in the password does not show what follows it.
+        assert_eq!(redact("postgres://u:p@ss@h/db"), "postgres://u:***@h/db");
     }
 
-    /// The buyers with an order in the sale `sale`.
-    pub fn buyers(&self, sale: &str) -> Result<Vec<String>, String> {
-        self.ensure_table()?;
-        let text = |err: &dyn std::fmt::Display| err.to_string();
-        match &self.pools {
-            Pools::Sqlite(pool) => {
-                let con = pool.get().map_err(|err| text(&err))?;
-                let mut query = con.prepare(BUYERS).map_err(|err| text(&err))?;
-                let rows = query
-                    .query_map([sale], |row| row.get::<_, String>(0))
-                    .map_err(|err| text(&err))?;
-                rows.collect::<Result<_, _>>().map_err(|err| text(&err))
-            }
-            Pools::Postgres(pool) => {
-                let mut con = pool.get().map_err(|err| text(&err))?;
-                let rows = con.query(BUYERS, &[&sale]).map_err(|err| text(&err))?;
-                Ok(rows.iter().map(|row| row.get(0)).collect())
-            }
-        }
+    #[test]
+    fn one_sale_one_database() {
+        let here = std::env::current_dir().unwrap();
+        let recorded = format!("sqlite:{}", here.join("a.sqlite").display());
+        // Joining without --orders takes the sale's; the same one given is fine.
+        assert_eq!(choose(Some(&recorded), None, true).unwrap(), recorded);
+        assert_eq!(
+            choose(Some(&recorded), Some("sqlite:a.sqlite"), true).unwrap(),
+            "sqlite:a.sqlite"
+        );
+        let refused = choose(Some(&recorded), Some("sqlite:b.sqlite"), true).unwrap_err();
+        assert!(
+            refused.contains(&recorded) && refused.contains("b.sqlite"),
+            "{refused}"
+        );
+        assert!(choose(Some("off"), Some("sqlite:a.sqlite"), true).is_err());
+        assert_eq!(choose(Some("off"), None, true).unwrap(), "off");
+        // A fresh sale takes what it is given, or the default.
+        assert_eq!(
+            choose(Some(&recorded), None, false).unwrap(),
+            DEFAULT_ORDERS
+        );
+        assert_eq!(choose(None, None, true).unwrap(), DEFAULT_ORDERS);
     }
 }

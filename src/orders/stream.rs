@@ -3,11 +3,32 @@
 //! as a consumer group, and acknowledge (and delete) an entry only once its
 //! order is committed to the database.
 
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadOptions, StreamReadReply};
+use redis::streams::{
+    StreamAutoClaimReply, StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply,
+};
 use redis::{Connection, Pipeline, RedisResult, Value};
 
 use super::Order;
-use crate::sale::keys;
+
+/// The Redis keys of the orders: the only place their names are written.
+pub mod keys {
+    /// The orders waiting to be written to the database: a Redis Stream,
+    /// each entry added in the same step as its sale.
+    pub const ORDERS: &str = "seckill:orders";
+
+    /// Entries of `ORDERS` that held no order, with why.
+    pub const DEAD: &str = "seckill:orders:dead";
+
+    /// Where the orders of the sale in Redis go (`--orders`, named without
+    /// its password, or `off`): set with the sale, read by the servers that
+    /// join it, `seckill orders` and `--audit`.
+    pub const DATABASE: &str = "seckill:orders:database";
+}
+
+/// The fields of an order's entry, in the order they are written: the
+/// user, the sale, the stock left after it and the server that sold it.
+/// src/purchase.lua writes the same (tests/orders.rs holds the two side by side).
+pub const FIELDS: [&str; 4] = ["user", "sale", "left", "seller"];
 
 /// The consumer group of the order writers: each entry goes to one of them.
 pub const GROUP: &str = "order-writers";
@@ -17,16 +38,17 @@ pub const BATCH: usize = 500;
 
 /// Adds the order of `user` to `pipe`: XADD with what an order needs.
 pub fn add(pipe: &mut Pipeline, sale: &str, seller: &str, user: &str, left: i64) {
+    let [user_field, sale_field, left_field, seller_field] = FIELDS;
     pipe.cmd("XADD")
         .arg(keys::ORDERS)
         .arg("*")
-        .arg("user")
+        .arg(user_field)
         .arg(user)
-        .arg("sale")
+        .arg(sale_field)
         .arg(sale)
-        .arg("left")
+        .arg(left_field)
         .arg(left)
-        .arg("seller")
+        .arg(seller_field)
         .arg(seller)
         .ignore();
 }
@@ -142,15 +164,16 @@ pub fn order_of(entry: &StreamId) -> Result<Order, String> {
             _ => Err(format!("it has no {name}")),
         }
     };
-    let left = field("left")?;
+    let [user, sale, left, seller] = FIELDS;
+    let left_value = field(left)?;
     Ok(Order {
         entry: entry.id.clone(),
-        user: field("user")?,
-        sale: field("sale")?,
-        left: left
+        user: field(user)?,
+        sale: field(sale)?,
+        left: left_value
             .parse()
-            .map_err(|_| format!("its left, {left:?}, is not a number"))?,
-        seller: field("seller")?,
+            .map_err(|_| format!("its {left}, {left_value:?}, is not a number"))?,
+        seller: field(seller)?,
     })
 }
 
@@ -166,7 +189,7 @@ pub fn bury(con: &mut Connection, entry: &StreamId, why: &str) -> RedisResult<()
         }
     }
     let mut add = redis::cmd("XADD");
-    add.arg(keys::ORDERS_DEAD).arg("*");
+    add.arg(keys::DEAD).arg("*");
     for (name, value) in fields {
         add.arg(name).arg(value);
     }
@@ -217,16 +240,41 @@ pub fn waiting(con: &mut Connection) -> RedisResult<Waiting> {
         .arg(1)
         .cmd("TIME")
         .cmd("XLEN")
-        .arg(keys::ORDERS_DEAD)
+        .arg(keys::DEAD)
         .query(con)?;
     let now = seconds * 1000 + micros / 1000;
-    let oldest_ms = first.first().and_then(|(id, _)| {
-        let ms: u64 = id.split('-').next()?.parse().ok()?;
-        Some(now.saturating_sub(ms))
-    });
+    let oldest_ms = first
+        .first()
+        .and_then(|(id, _)| Some(now.saturating_sub(entry_ms(id)?)));
     Ok(Waiting {
         count,
         oldest_ms,
         dead,
     })
+}
+
+/// When an entry was added, in ms since 1970 by Redis's clock: the first
+/// part of its id (`1764000000000-0`).
+pub fn entry_ms(id: &str) -> Option<u64> {
+    id.split('-').next()?.parse().ok()
+}
+
+/// The buyers whose orders wait in the stream, read a page at a time.
+pub fn waiting_buyers(con: &mut Connection) -> RedisResult<Vec<String>> {
+    let mut buyers = Vec::new();
+    let mut from = "-".to_string();
+    loop {
+        let page: StreamRangeReply = redis::cmd("XRANGE")
+            .arg(keys::ORDERS)
+            .arg(&from)
+            .arg("+")
+            .arg("COUNT")
+            .arg(BATCH)
+            .query(con)?;
+        let Some(last) = page.ids.last() else {
+            return Ok(buyers);
+        };
+        from = format!("({}", last.id);
+        buyers.extend(page.ids.iter().filter_map(|entry| entry.get(FIELDS[0])));
+    }
 }

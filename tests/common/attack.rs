@@ -2,8 +2,7 @@
 //! its figures before, what to check after, and busy cores.
 
 use std::collections::HashSet;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -11,7 +10,7 @@ use std::thread;
 use redis::Commands;
 
 use super::health::{Figures, assert_recovers, assert_sale_exact};
-use super::{FORM, Redis, Seckill, buy, connect, status_lines};
+use super::{FORM, Redis, Seckill, buy, send_reading, status_lines};
 
 /// The attacks take the machine's two cores: one at a time, so the timing
 /// checks of one are not the load of another.
@@ -109,30 +108,10 @@ impl Drop for BusyCores {
 
 /// Sends `raw` while reading the answer: the server may answer and close
 /// before all of it is sent. The status lines received, if any, once the
-/// server has closed the connection (a 10 s wait for it fails the test).
+/// server has closed the connection (a 20 s wait for it fails the test).
 pub fn flood(addr: SocketAddr, raw: Vec<u8>) -> Vec<String> {
-    let mut stream = connect(addr);
-    let mut reading = stream.try_clone().unwrap();
-    let reader = thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let mut buf = [0; 4096];
-        loop {
-            match reading.read(&mut buf) {
-                Ok(0) => return Ok(bytes),
-                Ok(read) => bytes.extend_from_slice(&buf[..read]),
-                // Closed with our bytes unread: the kernel resets.
-                Err(err) if err.kind() == ErrorKind::ConnectionReset => return Ok(bytes),
-                Err(err) => return Err((err, bytes)),
-            }
-        }
-    });
-    let _ = stream.write_all(&raw); // fails once the server has closed
-    let _ = stream.shutdown(Shutdown::Write);
-    match reader.join().unwrap() {
+    match send_reading(addr, &raw) {
         Ok(bytes) => status_lines(&bytes),
-        Err((err, bytes)) => panic!(
-            "the server kept the connection open ({err}) after answering {:?}",
-            status_lines(&bytes)
-        ),
+        Err(err) => panic!("the server kept the connection open: {err}"),
     }
 }

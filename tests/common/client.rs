@@ -171,6 +171,13 @@ fn parse_reply(bytes: &[u8]) -> std::io::Result<Reply> {
 /// and close before all of it is sent: the reply, whatever became of the
 /// sending. An error when no well-formed reply came within 20 s.
 pub fn send_whole_or_not(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Reply> {
+    parse_reply(&send_reading(addr, raw)?)
+}
+
+/// Sends `raw` on a connection while reading what comes back, until the
+/// server closes it (a reset, when it closed with some of `raw` unread,
+/// counts as closed); an error if it is still open after 20 s.
+pub fn send_reading(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(20)))?;
     let mut reading = stream.try_clone()?;
@@ -181,7 +188,6 @@ pub fn send_whole_or_not(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Reply>
             match reading.read(&mut buf) {
                 Ok(0) => return Ok(bytes),
                 Ok(read) => bytes.extend_from_slice(&buf[..read]),
-                // Closed with some of ours unread: the kernel resets.
                 Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => {
                     return Ok(bytes);
                 }
@@ -191,7 +197,7 @@ pub fn send_whole_or_not(addr: SocketAddr, raw: &[u8]) -> std::io::Result<Reply>
     });
     let _ = stream.write_all(raw); // fails once the server has closed
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    parse_reply(&reader.join().unwrap()?)
+    reader.join().unwrap()
 }
 
 /// A request with `Connection: close`, and a body when one is given.

@@ -8,6 +8,7 @@
 pub mod attack;
 pub mod client;
 pub mod health;
+pub mod orders;
 pub mod postgres;
 pub mod process;
 pub mod redis_server;

@@ -63,6 +63,56 @@ impl Postgres {
         assert!(stop.status.success(), "pg_ctl stop: {}", text(&stop));
     }
 
+    /// Freezes every process of the cluster (SIGSTOP), as a frozen machine:
+    /// the kernel still takes connections and data, nothing answers.
+    pub fn freeze(&self) {
+        self.signal_all(libc::SIGSTOP);
+    }
+
+    pub fn thaw(&self) {
+        self.signal_all(libc::SIGCONT);
+    }
+
+    /// Sends `signal` to each process of the cluster; one that has just
+    /// ended is let be.
+    fn signal_all(&self, signal: libc::c_int) {
+        for pid in self.processes() {
+            // SAFETY: kill(2) on a process of this test's cluster.
+            unsafe { libc::kill(pid as libc::pid_t, signal) };
+        }
+    }
+
+    /// The postmaster (its pid is the first line of postmaster.pid) and
+    /// the processes it started.
+    fn processes(&self) -> Vec<u32> {
+        let pid_file = self.dir.path().join("data/postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        let Some(postmaster) = text.lines().next().and_then(|pid| pid.trim().parse().ok()) else {
+            return Vec::new();
+        };
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (name) state ppid ...: the name may hold spaces, not ')'.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|ppid| ppid.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// Runs `sql` as the superuser.
+    pub fn execute(&self, sql: &str) {
+        self.query(sql);
+    }
+
     /// Starts the server on its port, and waits until it answers.
     pub fn start_server(&self) {
         let options = format!(
@@ -119,6 +169,11 @@ impl Postgres {
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        // A test that failed while the server was frozen leaves it frozen,
+        // and a frozen server heeds no stop.
+        if self.dir.path().join("data/postmaster.pid").exists() {
+            self.thaw();
+        }
         let _ = self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "stop"]);
     }
 }

@@ -53,14 +53,16 @@ impl Seckill {
     }
 
     /// The flags a test's seckill gets unless `flags` name them: the test's
-    /// Redis, and a database of orders beside it, shared by the servers of
-    /// its sale and by no other test.
+    /// Redis, and for a fresh sale a database of orders beside it, used by
+    /// no other test (a run that joins the sale, `--audit` and `seckill
+    /// orders` take the one the sale records).
     fn defaults_for(redis: &Redis, flags: &[&str]) -> Vec<String> {
         let mut defaults = Vec::new();
         if !flags.contains(&"--redis") {
             defaults.extend(["--redis".to_string(), redis.url()]);
         }
-        if !flags.contains(&"--orders") {
+        let joins = ["--orders", "--join", "--audit", "orders"];
+        if !flags.iter().any(|flag| joins.contains(flag)) {
             let database = redis.dir.path().join("orders.sqlite");
             defaults.extend([
                 "--orders".to_string(),

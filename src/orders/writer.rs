@@ -1,0 +1,353 @@
+//! The order writer: a thread that turns stream entries into database
+//! rows, counts the orders the database holds for this server's sale (so
+//! that no request ever waits on the database), and says when the
+//! database stops answering and when it answers again.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use redis::Connection;
+use redis::streams::StreamId;
+
+use super::database::Database;
+use super::stream::{self, keys};
+use crate::beyond::output::{span, warn_timed};
+use crate::beyond::renewal::Renewal;
+use crate::beyond::replicas::Replicas;
+use crate::pool::Redis;
+
+/// How long a read of the stream waits for new entries.
+const BLOCK: Duration = Duration::from_millis(500);
+
+/// How long a read waits while draining at the stop: nothing new is sold.
+const DRAIN_BLOCK: Duration = Duration::from_millis(50);
+
+/// How often the stop looks whether the writer is done.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
+/// How long entries given to a writer may stay unacknowledged before
+/// another writer claims them: the writer that had them is gone.
+pub const CLAIM_IDLE: Duration = Duration::from_secs(10);
+
+/// How often a writer looks for such entries.
+const CLAIM_EVERY: Duration = Duration::from_secs(2);
+
+/// How long a writer rests after Redis or the database failed.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// How often the orders are counted while none is written.
+const COUNT_EVERY: Duration = Duration::from_secs(1);
+
+/// How long the database may take to answer before the log says it does
+/// not: more than its own timeouts, so only a database frozen whole, or
+/// cut off by the network, is told.
+const STALLED: Duration = Duration::from_secs(5);
+
+/// How often the watch on the database looks.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// The orders the database holds for this server's sale, as the writer last
+/// counted them, and how the writer is getting on with the database: what
+/// `/seckill/stats` and the report at the end show.
+#[derive(Debug, Default)]
+pub struct Written {
+    count: AtomicU64,
+    /// When the orders were last counted.
+    counted: Mutex<Option<Instant>>,
+    /// Since when the writer has waited for the database, if it does.
+    waiting: Mutex<Option<Instant>>,
+}
+
+impl Written {
+    /// The orders counted, and how long ago; none before the first count.
+    pub fn read(&self) -> Option<(u64, Duration)> {
+        let counted = *lock(&self.counted);
+        counted.map(|at| (self.count.load(Ordering::Relaxed), at.elapsed()))
+    }
+
+    fn counted(&self, count: u64) {
+        self.count.store(count, Ordering::Relaxed);
+        *lock(&self.counted) = Some(Instant::now());
+    }
+
+    /// How long the writer has waited for the database so far, if it does.
+    fn waited(&self) -> Option<Duration> {
+        lock(&self.waiting).map(|since| since.elapsed())
+    }
+
+    /// Runs `call` on the database, marked as waited for meanwhile.
+    fn waiting_for<T>(&self, call: impl FnOnce() -> T) -> T {
+        *lock(&self.waiting) = Some(Instant::now());
+        let answer = call();
+        *lock(&self.waiting) = None;
+        answer
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The writer: a thread that turns stream entries into database rows.
+pub struct Writer {
+    draining: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+    watch: Renewal,
+    /// What the database holds, as counted.
+    pub written: Arc<Written>,
+}
+
+impl Writer {
+    /// Starts writing the orders of the stream into `database`, as the
+    /// consumer `name` (this server's name: a new one after a restart),
+    /// counting those of the sale `counted` if given. With `replicas`
+    /// (`--replicas`), a batch is written only once that many replicas have
+    /// it: an order whose sale a failover could still lose is not written yet.
+    pub fn start(
+        redis: Redis,
+        database: Arc<Database>,
+        name: String,
+        replicas: Replicas,
+        counted: Option<String>,
+    ) -> std::io::Result<Writer> {
+        let (draining, stop) = (Arc::default(), Arc::default());
+        let written = Arc::new(Written::default());
+        let watch = watch_the_database(&database, &written)?;
+        let work = Work {
+            redis,
+            database,
+            name,
+            draining: Arc::clone(&draining),
+            stop: Arc::clone(&stop),
+            replicas,
+            counted,
+            written: Arc::clone(&written),
+            redis_down: Cell::new(false),
+            database_down: Cell::new(false),
+            unreplicated: Cell::new(false),
+        };
+        let thread = thread::Builder::new()
+            .name("orders".into())
+            .spawn(move || work.run())?;
+        Ok(Writer {
+            draining,
+            stop,
+            thread,
+            watch,
+            written,
+        })
+    }
+
+    /// Writes what waits in the stream, for `wait` at most, then stops.
+    /// False if entries may be left (the next writer writes them).
+    pub fn finish(self, wait: Duration) -> bool {
+        self.draining.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + wait;
+        while !self.thread.is_finished() && Instant::now() < deadline {
+            thread::sleep(DRAIN_POLL);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        self.watch.stop();
+        // A writer that panicked is finished too, but wrote nothing since.
+        self.thread.is_finished() && self.thread.join().is_ok()
+    }
+}
+
+/// Says when the writer has waited `STALLED` for the database, and when it
+/// answers again: a database frozen whole holds the writer's call with no
+/// error to tell.
+fn watch_the_database(database: &Database, written: &Arc<Written>) -> std::io::Result<Renewal> {
+    let (written, location) = (Arc::clone(written), database.location.to_string());
+    let told = Cell::new(false);
+    Renewal::start("orders-watch", WATCH_EVERY, move || {
+        match written.waited() {
+            Some(waited) if waited >= STALLED && !told.replace(true) => warn_timed(format!(
+                "the database of orders ({location}) has not answered for {}: is it frozen, \
+                 or cut off by the network? Orders wait in the stream",
+                span(STALLED)
+            )),
+            None if told.replace(false) => {
+                warn_timed(format!("the database of orders ({location}) answers again"));
+            }
+            _ => {}
+        }
+        true
+    })
+}
+
+struct Work {
+    redis: Redis,
+    database: Arc<Database>,
+    name: String,
+    draining: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    /// Whether Redis, or the database, failed last time: the log says
+    /// when a failure begins and when it ends, not at each retry.
+    redis_down: Cell<bool>,
+    database_down: Cell<bool>,
+    unreplicated: Cell<bool>,
+    replicas: Replicas,
+    /// The sale whose orders are counted, if any.
+    counted: Option<String>,
+    written: Arc<Written>,
+}
+
+impl Work {
+    fn run(&self) {
+        let mut con: Option<Connection> = None;
+        let mut claimed_at: Option<Instant> = None;
+        let mut counted_at: Option<Instant> = None;
+        let mut cursor = String::from("0-0");
+        while !self.stop.load(Ordering::SeqCst) {
+            if counted_at.is_none_or(|at| at.elapsed() >= COUNT_EVERY) {
+                self.count();
+                counted_at = Some(Instant::now());
+            }
+            let Some(c) = con.as_mut() else {
+                con = self.connect();
+                continue;
+            };
+            let draining = self.draining.load(Ordering::SeqCst);
+            let claim = claimed_at.is_none_or(|at| at.elapsed() >= CLAIM_EVERY);
+            let block = if draining { DRAIN_BLOCK } else { BLOCK };
+            let read = if claim {
+                claimed_at = Some(Instant::now());
+                stream::claim(c, &self.name, CLAIM_IDLE.as_millis() as u64, &mut cursor)
+            } else {
+                stream::read(c, &self.name, block.as_millis() as usize)
+            };
+            match read {
+                Ok(entries) if entries.is_empty() && draining && !claim => {
+                    // The last count, once every order is in.
+                    self.count();
+                    return;
+                }
+                Ok(entries) if entries.is_empty() => {}
+                Ok(entries) => {
+                    if self.write(c, &entries) {
+                        self.count();
+                        counted_at = Some(Instant::now());
+                    } else {
+                        thread::sleep(RETRY);
+                    }
+                }
+                Err(err) => {
+                    self.redis_failed(&err.to_string());
+                    con = None;
+                }
+            }
+        }
+    }
+
+    /// A connection whose reads may block for a whole `BLOCK`, with the
+    /// group in place.
+    fn connect(&self) -> Option<Connection> {
+        let connected = self.redis.connect().map_err(|err| err.to_string());
+        let ready = connected.and_then(|mut con| {
+            con.set_read_timeout(Some(BLOCK * 2))
+                .map_err(|err| err.to_string())?;
+            stream::create_group(&mut con).map_err(|err| err.to_string())?;
+            Ok(con)
+        });
+        match ready {
+            Ok(con) => {
+                if self.redis_down.replace(false) {
+                    warn_timed("the order writer reaches Redis again");
+                }
+                Some(con)
+            }
+            Err(err) => {
+                self.redis_failed(&err);
+                None
+            }
+        }
+    }
+
+    /// Counts the orders of the sale, if one is counted; a failure keeps
+    /// the last count, which then shows its age.
+    fn count(&self) {
+        let Some(sale) = &self.counted else { return };
+        if let Ok(count) = self.written.waiting_for(|| self.database.count(sale)) {
+            self.written.counted(count);
+        }
+    }
+
+    fn redis_failed(&self, err: &str) {
+        if !self.redis_down.replace(true) {
+            warn_timed(format!(
+                "the order writer lost Redis ({err}); trying again every {} ms",
+                RETRY.as_millis()
+            ));
+        }
+        thread::sleep(RETRY);
+    }
+
+    /// Writes the orders of `entries` in one transaction, then
+    /// acknowledges them; an entry that holds no order goes to the dead
+    /// letters. False if the database failed: the entries stay pending.
+    fn write(&self, con: &mut Connection, entries: &[StreamId]) -> bool {
+        let mut orders = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match stream::order_of(entry) {
+                Ok(order) => orders.push(order),
+                Err(why) => {
+                    warn_timed(format!(
+                        "stream entry {} holds no order ({why}); moved to {}",
+                        entry.id,
+                        keys::DEAD
+                    ));
+                    if let Err(err) = stream::bury(con, entry, &why) {
+                        self.redis_failed(&err.to_string());
+                        return true;
+                    }
+                }
+            }
+        }
+        // WAIT covers this connection's writes: claiming the entries again
+        // (replicated, after their XADDs) makes it cover them.
+        let ids: Vec<&str> = orders.iter().map(|order| order.entry.as_str()).collect();
+        let confirmed = match self.replicas.wanted {
+            0 => Ok(()),
+            _ => match stream::touch(con, &self.name, &ids) {
+                Ok(()) => self.replicas.confirm(con),
+                Err(err) => {
+                    self.redis_failed(&err.to_string());
+                    return true;
+                }
+            },
+        };
+        if let Err(unconfirmed) = confirmed {
+            if !self.unreplicated.replace(true) {
+                warn_timed(format!(
+                    "orders wait to be written until the replicas have them: {}",
+                    unconfirmed.what
+                ));
+            }
+            return false;
+        }
+        if self.unreplicated.replace(false) {
+            warn_timed("the replicas have the orders again; writing them");
+        }
+        if let Err(err) = self.written.waiting_for(|| self.database.write(&orders)) {
+            if !self.database_down.replace(true) {
+                warn_timed(format!(
+                    "cannot write orders to the database ({err}); they wait in the stream \
+                     and are written once it is back"
+                ));
+            }
+            return false;
+        }
+        if self.database_down.replace(false) {
+            warn_timed("orders are written to the database again");
+        }
+        if let Err(err) = stream::done(con, &ids) {
+            // Written but not acknowledged: written again later, inserting nothing.
+            self.redis_failed(&err.to_string());
+        }
+        true
+    }
+}
