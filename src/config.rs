@@ -108,6 +108,11 @@ pub struct Config {
     #[arg(long, conflicts_with = "join")]
     pub replace: bool,
 
+    /// Sell on a Redis whose maxmemory-policy may evict any key (allkeys-*),
+    /// with a warning; without it such a Redis is refused at start.
+    #[arg(long)]
+    pub allow_eviction: bool,
+
     /// Where every winner's order is written, from a Redis Stream:
     /// sqlite:PATH (embedded, nothing to start), postgres://USER@HOST:PORT/DB
     /// (the password from PGPASSWORD or ~/.pgpass if the URL has none), or
@@ -124,6 +129,12 @@ pub struct Config {
     )]
     pub orders: Option<String>,
 
+    /// A name this server answers to besides its addresses, `localhost` and
+    /// this machine's name (a request whose Host names another is refused,
+    /// against DNS rebinding); repeatable: --allowed-host shop.example.
+    #[arg(long, value_name = "NAME")]
+    pub allowed_host: Vec<String>,
+
     /// Do not print a line per purchase.
     #[arg(long)]
     pub quiet: bool,
@@ -136,18 +147,19 @@ pub struct Config {
     pub audit: bool,
 
     /// Connections open at once; one more is answered 503 busy, without a
-    /// thread of its own, and closed, unless its address holds less than
-    /// its share (this over the addresses connected): then the oldest
-    /// connection still waiting for a request, of the address holding the
-    /// most, is closed for it. Lowered at start to what the open-files limit
-    /// has room for.
-    #[arg(long, default_value_t = 2048, value_name = "N")]
+    /// thread of its own, and closed, unless a connection still waiting for
+    /// a whole request can be closed for it: any, for an address holding
+    /// none; for one holding some, one of an address over its share (this
+    /// over the addresses connected); the address holding the most gives
+    /// first, its oldest. An IPv6 client is its /64. Lowered at start to
+    /// what the open-files limit has room for.
+    #[arg(long, default_value_t = 2048, value_name = "N", value_parser = at_least_one)]
     pub max_connections: usize,
 
     /// Connections open at once from one client address, so that no one
     /// client can take them all; one more is answered 503 and closed. It
     /// leaves `ab -c 1000` room for the connections it is still closing.
-    #[arg(long, default_value_t = 1536, value_name = "N")]
+    #[arg(long, default_value_t = 1536, value_name = "N", value_parser = at_least_one)]
     pub max_connections_per_client: usize,
 
     /// Seconds a request's head may take to arrive (408 after), from its
@@ -219,6 +231,7 @@ impl Config {
             stock: self.stock,
             opens: self.opens(),
             replace: self.replace,
+            allow_eviction: self.allow_eviction,
         }
     }
 
@@ -299,6 +312,15 @@ fn host_port(text: &str) -> Result<String, String> {
                 .filter(|h| !h.is_empty())
                 .unwrap_or("127.0.0.1")
         )),
+    }
+}
+
+/// A count of connections: at least one, or no buyer could ever be served.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("0 leaves no room for a single buyer; give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
     }
 }
 

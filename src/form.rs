@@ -101,7 +101,8 @@ pub fn base_id(content_type: Option<&str>, body: &[u8]) -> Result<String, FormEr
         );
         return Err(refuse(400, too_long));
     }
-    if let Some(unseen) = id.chars().find(|&c| hidden(c)) {
+    let after = std::iter::once(None).chain(id.chars().map(Some));
+    if let Some((unseen, _)) = id.chars().zip(after).find(|&(c, before)| hidden(c, before)) {
         let code = format!("U+{:04X}", u32::from(unseen));
         let what = if unseen.is_control() {
             format!("a control character ({code}), a line break?")
@@ -122,20 +123,56 @@ pub fn base_id(content_type: Option<&str>, body: &[u8]) -> Result<String, FormEr
 /// Whether no id may hold `c`, as it cannot be seen or turns the text
 /// around it, by its general category: Cc (controls), Cf (format: zero-width
 /// spaces, U+202E and the other direction marks, the byte order mark) and
-/// the separators Zl and Zp (U+2028, U+2029). Letters, marks, digits and
-/// symbols of any script stay welcome. U+200D, which joins emoji into one
-/// (woman, U+200D, laptop: a woman technologist), is Cf and refused too:
-/// between letters it is as unseen as U+200B. The emoji it joins are welcome
-/// one by one.
-fn hidden(c: char) -> bool {
+/// the separators Zl and Zp (U+2028, U+2029); and the characters Unicode
+/// says to show as nothing (Default_Ignorable_Code_Point): variation
+/// selectors, the combining grapheme joiner, the Hangul fillers (U+3164
+/// alone looks blank), tags. `alice` and `alice` + U+FE00 print alike.
+/// Letters, marks, digits and symbols of any script stay welcome, and so
+/// does a variation selector where it selects something `before` it: an
+/// emoji's presentation (❤ U+FE0F) after a symbol, an ideograph's form
+/// (U+E0100 and on) after a letter of a script without case. U+200D, which
+/// joins emoji into one (woman, U+200D, laptop: a woman technologist), is Cf
+/// and refused too: between letters it is as unseen as U+200B. The emoji it
+/// joins are welcome one by one.
+fn hidden(c: char, before: Option<char>) -> bool {
+    let selects = |category| before.is_some_and(|b| b.general_category() == category);
+    match u32::from(c) {
+        0xFE00..=0xFE0F if selects(GeneralCategory::OtherSymbol) => return false,
+        0xE0100..=0xE01EF if selects(GeneralCategory::OtherLetter) => return false,
+        _ => {}
+    }
     matches!(
         c.general_category(),
         GeneralCategory::Control
             | GeneralCategory::Format
             | GeneralCategory::LineSeparator
             | GeneralCategory::ParagraphSeparator
-    )
+    ) || DEFAULT_IGNORABLE
+        .iter()
+        .any(|range| range.contains(&u32::from(c)))
 }
+
+/// Default_Ignorable_Code_Point, from Unicode 15.1's DerivedCoreProperties.txt
+/// (those of category Cf are refused by their category already).
+const DEFAULT_IGNORABLE: [std::ops::RangeInclusive<u32>; 17] = [
+    0x00AD..=0x00AD,
+    0x034F..=0x034F,
+    0x061C..=0x061C,
+    0x115F..=0x1160,
+    0x17B4..=0x17B5,
+    0x180B..=0x180F,
+    0x200B..=0x200F,
+    0x202A..=0x202E,
+    0x2060..=0x206F,
+    0x3164..=0x3164,
+    0xFE00..=0xFE0F,
+    0xFEFF..=0xFEFF,
+    0xFFA0..=0xFFA0,
+    0xFFF0..=0xFFF8,
+    0x1BCA0..=0x1BCA3,
+    0x1D173..=0x1D17A,
+    0xE0000..=0xE0FFF,
+];
 
 /// The id the purchase is made for: the base id and a random number, so one
 /// postfile under ab stands for many buyers.
@@ -218,6 +255,12 @@ mod tests {
             ("al\u{00AD}ice", "U+00AD"),
             ("ann\u{2066}lee", "U+2066"),
             ("\u{1F469}\u{200D}\u{1F4BB}", "U+200D"),
+            // Shown as nothing: "alice" five times over, and a blank.
+            ("alice\u{034F}", "U+034F"),
+            ("alice\u{FE00}", "U+FE00"),
+            ("alice\u{180B}", "U+180B"),
+            ("alice\u{E0100}", "U+E0100"),
+            ("\u{3164}", "U+3164"),
         ] {
             let body = format!("msg={id}");
             let (status, message) = refused(FORM, body.as_bytes());
@@ -242,6 +285,7 @@ mod tests {
             "שרה",
             "🎉",
             "❤\u{FE0F}",
+            "葛\u{E0100}",
             "👍🏽",
             "🇨🇳",
             "#ABCD",

@@ -9,6 +9,7 @@ use tiny_http::{Request, ResponseBox};
 
 use crate::beyond::replicas::Replicas;
 use crate::form::{self, FormError, MAX_BODY_BYTES};
+use crate::hosts::Hosts;
 use crate::http::{self, Cause, Route};
 use crate::opening::Opening;
 use crate::orders::{Written, stream};
@@ -16,7 +17,7 @@ use crate::pool::Pool;
 use crate::report::Report;
 use crate::sale::{MARK_EVERY, Sale, Tally};
 use crate::seller;
-use crate::strategy::Purchase;
+use crate::strategy::{self, Purchase};
 use crate::trouble::Trouble;
 
 /// What every request thread shares.
@@ -28,6 +29,8 @@ pub struct App {
     pub replicas: Replicas,
     pub suffix_max: u32,
     pub report: Report,
+    /// The names `Host` may hold (`--allowed-host`).
+    pub hosts: Hosts,
     /// The orders the writer counted in the database; none with `--orders off`.
     pub written: Option<Arc<Written>>,
 }
@@ -35,6 +38,11 @@ pub struct App {
 /// Answers a request. A buyer who hung up cannot be told anything, so a
 /// failed write is dropped.
 pub fn handle(app: &App, mut request: Request) {
+    let host = request.headers().iter().find(|h| h.field.equiv("Host"));
+    if let Some(refused) = app.hosts.refusal(host.map(|h| h.value.as_str())) {
+        let _ = request.respond(refused);
+        return;
+    }
     let response = match http::route(request.method(), request.url()) {
         Route::ToPage => http::redirect("/seckill"),
         // Python: if request.method == 'GET': return render_template('seckill.html')
@@ -83,7 +91,7 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
 fn stats(app: &App) -> ResponseBox {
     let orders_on = app.written.is_some();
     let read = on_redis(app, |con| {
-        let tally = Tally::read(con)?.ok_or(Trouble::NoSale)?;
+        let tally = Tally::read(con)?.ok_or_else(|| Trouble::NoSale.no_sale_in(con))?;
         let waiting = orders_on.then(|| stream::waiting(con)).transpose()?;
         Ok((tally, waiting))
     });
@@ -92,7 +100,7 @@ fn stats(app: &App) -> ResponseBox {
         Err(trouble) => return answer_trouble(&trouble, None),
     };
     let mut stats = app.report.to_json(app.purchase.strategy.name(), &sale);
-    let opening = Opening::to_json(app.sale.opening.as_ref());
+    let opening = Opening::to_json(app.sale.opening.get().as_ref());
     for field in ["opens_at", "opens_in_ms"] {
         stats[field] = opening[field].clone();
     }
@@ -113,7 +121,12 @@ fn stats(app: &App) -> ResponseBox {
 /// `/readyz`: 200 when a purchase could be made and answered 1 now, else
 /// the 503 a purchase would get.
 fn ready(app: &App) -> ResponseBox {
-    let sale = on_redis(app, |con| seller::ready(con, &app.sale, app.replicas));
+    let orders = app.written.is_some();
+    let strategy = app.purchase.strategy;
+    let sale = on_redis(app, |con| {
+        seller::ready(con, &app.sale, app.replicas)?;
+        strategy::rights_kept(strategy, orders, app.replicas, con)
+    });
     match sale {
         Ok(()) => http::json(200, &json!({ "status": "ready" })),
         Err(trouble) => answer_trouble(&trouble, None),

@@ -70,12 +70,16 @@ pub enum Cause {
     BadRequest,
     /// A purchase sent from a page of another site: 403.
     CrossSite,
+    /// A request whose `Host` names another server (DNS rebinding): 421.
+    WrongHost,
     /// Its body came too slowly: 408.
     Timeout,
     /// A crowd is ahead and no turn came in time: not a fault of Redis.
     Busy,
     /// Redis cannot be reached, or failed.
     Redis,
+    /// The Redis user may not run a command the sale needs.
+    NoPermission,
     /// Redis holds no sale.
     NoSale,
     /// The stock in Redis is not a whole number, so Redis cannot take one from it.
@@ -95,9 +99,11 @@ impl Cause {
         match self {
             Cause::BadRequest => "bad_request",
             Cause::CrossSite => "cross_site",
+            Cause::WrongHost => "wrong_host",
             Cause::Timeout => "timeout",
             Cause::Busy => "busy",
             Cause::Redis => "redis",
+            Cause::NoPermission => "no_permission",
             Cause::NoSale => "no_sale",
             Cause::BadStock => "bad_stock",
             Cause::Replaced => "replaced",

@@ -21,7 +21,7 @@ use crate::orders::stream::{self, keys as order_keys};
 use crate::orders::{Database, Location, Writer, Written};
 use crate::pool::Redis;
 use crate::sale::{self, Ended, ReadError, Sale, Start, Tally, keys};
-use crate::trouble::Trouble;
+use crate::trouble::{self, Trouble};
 
 /// How to begin: `--join`, else a fresh sale of `stock` (`--stock`),
 /// open at `opens` (`--opens-in`, `--opens-at`), that replaces one others
@@ -31,6 +31,9 @@ pub struct Begin {
     pub stock: u32,
     pub opens: Opens,
     pub replace: bool,
+    /// Whether a Redis that evicts any key under memory pressure is taken
+    /// (`--allow-eviction`), with a warning, rather than refused.
+    pub allow_eviction: bool,
 }
 
 /// The database of the orders of this run's sale: for a fresh sale, the
@@ -63,10 +66,11 @@ pub fn open(
     if *orders != Location::Off {
         stream::check_key(con)?;
     }
+    check_eviction(redis, con, begin.allow_eviction)?;
     let sale = open_or_join(redis, con, begin, seller, orders)?;
-    if let Some(wait) = sale.opening.as_ref().and_then(Opening::wait) {
-        let at = sale
-            .opening
+    let opening = sale.opening.get();
+    if let Some(wait) = opening.as_ref().and_then(Opening::wait) {
+        let at = opening
             .as_ref()
             .map(Opening::to_rfc3339)
             .unwrap_or_default();
@@ -155,8 +159,10 @@ pub fn end(redis: &Redis, app: &App, drained: Option<bool>) -> Result<ExitCode, 
     };
     let code = match ended.map_err(|trouble| {
         format!(
-            "cannot read the sale at its end: {trouble}; once Redis answers, `seckill --audit` \
-             prints the sale's figures (its winners: redis-cli smembers {})",
+            "the sale cannot be read at its end, so no winners are printed: {}; once Redis \
+             answers again (started with its data), `seckill --audit` prints the sale's \
+             figures, and `redis-cli smembers {}` its winners",
+            trouble.what_happened(),
             keys::WINNERS
         )
     })? {
@@ -368,6 +374,33 @@ pub fn write_orders(
     };
     print_report(format!("seckill orders: stopped, {left}"), Instant::now());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a Redis whose `maxmemory-policy` evicts any key (`allkeys-*`)
+/// under memory pressure: it could drop the stock, the winners or the
+/// orders waiting. With `allow`, says so and goes on.
+fn check_eviction(redis: &Redis, con: &mut Connection, allow: bool) -> Result<(), String> {
+    let Some((_, policy)) = trouble::evictions(con) else {
+        return Ok(());
+    };
+    if !policy.starts_with("allkeys-") {
+        return Ok(());
+    }
+    let what = format!(
+        "Redis at {} may evict any key under memory pressure (maxmemory-policy {policy}): the \
+         stock, the winners or the orders waiting could vanish",
+        redis.at
+    );
+    if allow {
+        warn(format!(
+            "seckill: {what}; selling anyway, as --allow-eviction asks"
+        ));
+        return Ok(());
+    }
+    Err(format!(
+        "{what}. Set noeviction (redis-cli config set maxmemory-policy noeviction), so that a \
+         full Redis refuses writes instead, or give --allow-eviction to sell anyway"
+    ))
 }
 
 /// A sale that could not be read: Redis failed, or holds a figure it

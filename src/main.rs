@@ -9,6 +9,7 @@ use seckill::beyond::output::{self, OUTPUT_WAIT, print, warn};
 use seckill::beyond::renewal::Renewal;
 use seckill::config::{Command, Config};
 use seckill::handler::{self, App};
+use seckill::hosts::Hosts;
 use seckill::lifecycle::{self, ORDERS_WAIT};
 use seckill::orders::{Location, Writer};
 use seckill::pool::{Pool, Redis};
@@ -44,15 +45,20 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     let http = server::listen(&config.bind, config.http_limits(), config.redis_connections)?;
     // Python: pool = redis.ConnectionPool(host='', port=6379, db=0)
     let pool = Pool::open(&redis, &mut con, config.redis_connections, config.turn_wait)?;
-    let replicas = config.replicas();
-    strategy::prepare(config.strategy, replicas, &mut con).map_err(|err| redis.failed(err))?;
-
     // Not in the Python: where each winner's order is written (`orders`);
     // a sale joined keeps its own.
     let orders = lifecycle::orders(&redis, &mut con, orders_given, config.join)?;
     let location = orders
         .as_ref()
         .map_or(Location::Off, |db| db.location.clone());
+    let replicas = config.replicas();
+    strategy::prepare(
+        config.strategy,
+        replicas,
+        orders.is_some(),
+        &redis,
+        &mut con,
+    )?;
 
     // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
     let seller = server::seller_name(http.addr());
@@ -76,6 +82,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
         replicas,
         suffix_max: config.suffix_max,
         report: Report::new(config.quiet),
+        hosts: Hosts::new(&config.allowed_host),
     });
     // Renewed while the server sells, so that a start elsewhere sees it.
     let renewing = Arc::clone(&app);

@@ -2,14 +2,18 @@
 //! open at a set time, and a class wants to see every click land in the
 //! same second. The tutorial's sale is open from the start.
 //!
-//! The moment is kept in Redis with the sale, as Redis's clock reads it,
-//! so servers that `--join` agree. Each server reads Redis's clock once, at
-//! start or join, and counts from there on its own steady clock: a purchase
-//! costs no extra round trip, and no server's wall clock is asked.
+//! The moment is kept in Redis with the sale (`commodity:opens`), as
+//! Redis's clock reads it, so servers that `--join` agree. Each server reads
+//! it with Redis's clock at start or join, and again each second with its
+//! mark on the sale, and counts on its own steady clock in between: a
+//! purchase costs no extra round trip, no server's wall clock is asked, and
+//! an opening changed in Redis (`redis-cli set commodity:opens MS`) reaches
+//! every server within a second.
 
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Local, NaiveTime, SecondsFormat, TimeZone};
+use chrono::{DateTime, Local, NaiveTime, SecondsFormat, TimeZone, Timelike};
 use serde_json::{Value, json};
 
 /// When a fresh sale opens, as asked at start.
@@ -70,6 +74,28 @@ impl Opening {
     }
 }
 
+/// The opening as this server knows it now, read again each second.
+#[derive(Debug, Default)]
+pub struct Schedule(RwLock<Option<Opening>>);
+
+impl Schedule {
+    pub fn new(opening: Option<Opening>) -> Schedule {
+        Schedule(RwLock::new(opening))
+    }
+
+    pub fn get(&self) -> Option<Opening> {
+        *self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set(&self, opening: Option<Opening>) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = opening;
+    }
+}
+
+/// How far ahead `--opens-at` may be: a sale is opened by a server that
+/// runs, and the page shows times within its years.
+const FURTHEST: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
 /// `--opens-in`: a number of seconds, at most a day; in ms.
 pub fn seconds_from_now(text: &str) -> Result<u64, String> {
     let seconds: f64 = text
@@ -89,7 +115,12 @@ pub fn seconds_from_now(text: &str) -> Result<u64, String> {
 /// ms since the Unix epoch. A moment past is refused.
 pub fn time(text: &str) -> Result<i64, String> {
     let now = Local::now();
+    // chrono reads a 60th second as a leap second, and means the next minute.
+    let leap = || format!("`{text}`: no minute has a 60th second here; give 0 to 59");
     let at = if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        if at.nanosecond() >= 1_000_000_000 {
+            return Err(leap());
+        }
         at.timestamp_millis()
     } else {
         let time = NaiveTime::parse_from_str(text, "%H:%M:%S")
@@ -100,6 +131,9 @@ pub fn time(text: &str) -> Result<i64, String> {
                      (2026-11-30T14:30:00+01:00)"
                 )
             })?;
+        if time.nanosecond() >= 1_000_000_000 {
+            return Err(leap());
+        }
         let today = now.date_naive().and_time(time);
         let next = [today, today + chrono::Days::new(1)]
             .into_iter()
@@ -110,6 +144,12 @@ pub fn time(text: &str) -> Result<i64, String> {
     };
     if at <= now.timestamp_millis() {
         return Err(format!("`{text}` is past; give a time to come"));
+    }
+    if at > (now + FURTHEST).timestamp_millis() {
+        return Err(format!(
+            "`{text}` is more than {} days ahead; give a time within a week",
+            FURTHEST.num_days()
+        ));
     }
     Ok(at)
 }
@@ -124,9 +164,21 @@ mod tests {
         let at = time("23:59:59").unwrap();
         assert!(at > now && at <= now + 86_400_000, "{at} against {now}");
         assert!(time("12:00").unwrap() > now);
-        assert_eq!(time("2999-01-01T00:00:00Z").unwrap(), 32_472_144_000_000);
+        let in_a_day = (Local::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+        assert!(time(&in_a_day).unwrap() > now);
         assert!(time("2000-01-01T00:00:00Z").unwrap_err().contains("past"));
         assert!(time("noon").unwrap_err().contains("neither"));
+        assert!(time("23:59:60").unwrap_err().contains("60th second"));
+        assert!(
+            time("2999-01-01T00:00:60Z")
+                .unwrap_err()
+                .contains("60th second")
+        );
+        assert!(
+            time("9999-12-31T23:59:59-12:00")
+                .unwrap_err()
+                .contains("within a week")
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ use redis::{Client, Connection, ConnectionAddr, IntoConnectionInfo, RedisError, 
 use crate::beyond::checks::{Checked, Connector, Reach};
 use crate::beyond::clients::{self, MAXCLIENTS_REACHED, Refusals};
 use crate::beyond::permits::{NoPermit, Permits};
+use crate::beyond::redact::redact;
 use crate::beyond::sentinel::{self, Sentinels};
 use crate::trouble::{START_REDIS_AGAIN, Trouble};
 
@@ -144,7 +145,9 @@ impl Redis {
     pub fn open(url: &str, sentinels: &[String], master: &str) -> Result<Redis, String> {
         let bad_url = |err: RedisError| {
             format!(
-                "--redis {url}: {err}; give it as redis://HOST:PORT/DB, such as redis://127.0.0.1:6379/0"
+                "--redis {}: {err}; give it as redis://HOST:PORT/DB, such as \
+                 redis://127.0.0.1:6379/0",
+                redact(url)
             )
         };
         // Nagle's algorithm would hold a small write back: a buyer gains nothing.

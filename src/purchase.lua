@@ -27,6 +27,14 @@ end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
   return {-2}
 end
+-- Every write is allowed before the first is made (Redis 7's ACL check):
+-- a user without one of them buys nothing, rather than a stock taken and
+-- no winner recorded.
+if redis.acl_check_cmd and not (redis.acl_check_cmd('DECR', KEYS[1])
+    and redis.acl_check_cmd('SADD', KEYS[2], ARGV[1])
+    and (ARGV[4] ~= 'orders' or redis.acl_check_cmd('XADD', KEYS[4], '*', 'user', ARGV[1]))) then
+  return redis.error_reply('NOPERM the Redis user may not run DECR, SADD or XADD on the sale')
+end
 -- The decrement before the buyer is added: an error (a number beyond 64
 -- bits, a replica refusing writes) ends the script with nothing written.
 -- The order first: an XADD Redis refuses (the key is not a stream) ends

@@ -5,9 +5,10 @@
 
 use std::sync::LazyLock;
 
-use redis::{Connection, Script};
+use redis::{Connection, RedisError, RedisResult, Script, Value};
 
 use crate::answer::{Answer, Outcome};
+use crate::beyond::output::warn_timed;
 use crate::orders::stream::{self, keys as order_keys};
 use crate::sale::{keys, whole_number};
 use crate::trouble::Trouble;
@@ -26,6 +27,23 @@ impl Selling {
         if self.orders {
             stream::add(pipe, &self.id, &self.seller, user_id, left);
         }
+    }
+
+    /// A sale made whose order Redis refused (`seckill:orders` replaced by
+    /// another type, say): its order goes to the dead letters, and the log
+    /// says so; the buyer did buy.
+    fn order_refused(&self, con: &mut Connection, user_id: &str, left: i64, why: &RedisError) {
+        let why = why.to_string();
+        let buried = stream::bury_order(con, (&self.id, &self.seller), user_id, left, &why);
+        let to = if buried.is_ok() {
+            order_keys::DEAD
+        } else {
+            "nowhere"
+        };
+        warn_timed(format!(
+            "the order of {user_id} was refused by Redis ({why}); the sale stands, and the \
+             order went to {to}"
+        ));
     }
 }
 
@@ -106,11 +124,29 @@ pub fn watch(con: &mut Connection, sale: &Selling, user_id: &str) -> Result<Answ
         .decr(keys::STOCK, 1)
         .sadd(keys::WINNERS, user_id);
     sale.add_order(&mut tx, user_id, stock - 1);
-    let exec: Option<(i64, i64)> = tx.query(con).map_err(Trouble::after_sending)?;
-    Ok(match exec {
-        Some((remaining, _added)) => Answer::Bought { remaining },
-        None => Answer::Conflict,
-    })
+    // Each reply on its own: Redis runs the rest of an EXEC when one
+    // command of it fails, and a sale made is a sale, whatever its order.
+    let exec: Option<Vec<RedisResult<Value>>> = tx
+        .ignore_errors()
+        .query(con)
+        .map_err(Trouble::after_sending)?;
+    let Some(replies) = exec else {
+        return Ok(Answer::Conflict);
+    };
+    let mut replies = replies.into_iter();
+    let (decr, sadd) = (replies.next(), replies.next());
+    let remaining = match decr {
+        Some(Ok(Value::Int(remaining))) => remaining,
+        Some(Err(err)) => return Err(err.into()),
+        other => return Err(Trouble::Redis(format!("EXEC answered {other:?} to DECR"))),
+    };
+    if let Some(Err(err)) = sadd {
+        return Err(err.into());
+    }
+    if let Some(Err(refused)) = replies.next() {
+        sale.order_refused(con, user_id, stock - 1, &refused);
+    }
+    Ok(Answer::Bought { remaining })
 }
 
 /// The tutorial's transaction, made again after each lost race, at most

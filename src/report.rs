@@ -19,6 +19,7 @@ use crate::trouble::Trouble;
 pub struct Report {
     quiet: bool,
     redis_down: Condition,
+    no_permission: Condition,
     no_sale: Condition,
     bad_stock: Condition,
     /// Begins once, and never ends: a replaced sale does not come back.
@@ -65,7 +66,9 @@ impl Report {
                     Trouble::Unreplicated { .. } => &counts.unreplicated,
                     Trouble::Busy(_) => &counts.busy,
                     Trouble::Redis(_)
+                    | Trouble::NoPermission(_)
                     | Trouble::NoSale
+                    | Trouble::Evicted { .. }
                     | Trouble::BadStock(_)
                     | Trouble::Replaced => &counts.errors,
                 };
@@ -94,7 +97,8 @@ impl Report {
             Trouble::Redis(_) | Trouble::MaybeSold(_) => {
                 (&self.redis_down, "until Redis works again")
             }
-            Trouble::NoSale => (&self.no_sale, "until one is"),
+            Trouble::NoPermission(_) => (&self.no_permission, "until it may"),
+            Trouble::NoSale | Trouble::Evicted { .. } => (&self.no_sale, "until one is"),
             Trouble::BadStock(_) => (&self.bad_stock, "until it is"),
             Trouble::Replaced => (&self.replaced, "from now on"),
             Trouble::Unreplicated { .. } => (&self.unreplicated, "unreplicated until they do"),
@@ -116,6 +120,9 @@ impl Report {
     pub fn redis_worked(&self) {
         if self.redis_down.ends() {
             warn_timed("Redis works again");
+        }
+        if self.no_permission.ends() {
+            warn_timed("the Redis user may do what the sale needs again");
         }
         if self.no_sale.ends() {
             warn_timed("a sale is set up in Redis again");

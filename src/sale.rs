@@ -2,14 +2,14 @@
 //! back.
 
 use std::fmt;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::{Connection, RedisError, Script};
 
 use crate::beyond::output::warn;
-use crate::opening::{Opening, Opens};
+use crate::opening::{Opening, Opens, Schedule};
 use crate::orders::stream::keys as order_keys;
 
 /// The Redis keys of a sale: the only place their names are written.
@@ -120,7 +120,7 @@ impl From<BadStock> for ReadError {
 pub struct Sale {
     pub id: String,
     pub seller: String,
-    pub opening: Option<Opening>,
+    pub opening: Arc<Schedule>,
 }
 
 /// What a fresh start met.
@@ -163,10 +163,10 @@ pub fn start(con: &mut Connection, begin: &Begin, seller: &str) -> Result<Start,
         replace,
         orders,
     } = *begin;
-    let mut sale = Sale {
+    let sale = Sale {
         id: new_sale_id(),
         seller: seller.to_string(),
-        opening: None,
+        opening: Arc::default(),
     };
     let opens = match opens {
         Opens::Now => String::new(),
@@ -195,7 +195,8 @@ pub fn start(con: &mut Connection, begin: &Begin, seller: &str) -> Result<Start,
                 .arg(orders)
                 .invoke(con)?;
         if started {
-            sale.opening = opening.map(|at| Opening::new(at, redis_now));
+            sale.opening
+                .set(opening.map(|at| Opening::new(at, redis_now)));
             let replaced = remaining.map(|remaining| {
                 let of = initial.as_deref().unwrap_or("?");
                 format!("winners {winners}, left {remaining} of {of}")
@@ -283,7 +284,7 @@ pub fn join(con: &mut Connection, seller: &str, orders: &str) -> Result<Option<S
         .query(con)?;
     let redis_now = seconds * 1000 + micros / 1000;
     let opens = number_in(keys::OPENS_AT, opens)?;
-    let opening = opens.map(|at| Opening::new(at, redis_now));
+    let opening = Arc::new(Schedule::new(opens.map(|at| Opening::new(at, redis_now))));
     let seller = seller.to_string();
     Ok(Some(Sale {
         id,

@@ -8,24 +8,33 @@ use std::sync::LazyLock;
 use redis::{Connection, Script};
 
 use crate::beyond::replicas::Replicas;
+use crate::opening::Opening;
 use crate::sale::{MARK_LASTS, Sale, keys, whole_number};
 use crate::trouble::Trouble;
 
 /// Renews the mark and reads the stock, in one step.
 static MARK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("mark.lua")));
 
-/// Renews this server's mark on `sale`; the stock left. A write: a Redis
+/// Renews this server's mark on `sale`, and takes the opening Redis holds
+/// now (it may have been changed by hand); the stock left. A write: a Redis
 /// that takes none refuses it as it would a purchase.
 pub fn renew(con: &mut Connection, sale: &Sale) -> Result<i64, Trouble> {
-    let stock: Option<String> = MARK
+    type Reply = Option<(String, Option<String>, i64)>;
+    let reply: Reply = MARK
         .key(keys::STOCK)
         .key(keys::SALE_ID)
         .key(keys::SELLERS)
+        .key(keys::OPENS_AT)
         .arg(&sale.id)
         .arg(&sale.seller)
         .arg(MARK_LASTS.as_millis() as u64)
         .invoke(con)?;
-    let stock = stock.ok_or(Trouble::NoSale)?;
+    let (stock, opens, redis_now) = reply.ok_or_else(|| Trouble::NoSale.no_sale_in(con))?;
+    let opens = opens
+        .map(|opens| whole_number(keys::OPENS_AT, &opens))
+        .transpose()?;
+    sale.opening
+        .set(opens.map(|at| Opening::new(at, redis_now)));
     Ok(whole_number(keys::STOCK, &stock)?)
 }
 

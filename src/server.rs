@@ -52,6 +52,12 @@ pub fn listen(
     redis_connections: u32,
 ) -> Result<Listening, String> {
     limits.max_connections = fit_connections(limits.max_connections, redis_connections);
+    if limits.max_connections == 0 {
+        return Err(format!(
+            "the open-files limit leaves no room for a single connection beside the \
+             {redis_connections} to Redis: raise it (ulimit -n) or lower --redis-connections"
+        ));
+    }
     let (listener, socket) = bind_to(bind)?;
     Ok(Listening {
         listener,
@@ -239,7 +245,8 @@ fn stop(server: &Server, socket: &Socket, in_flight: &AtomicUsize, stop_wait: Du
     let (waiting, open) = (count(), server.num_connections());
     print(format!(
         "seckill: stopping: letting {waiting} requests in flight finish (up to {wait}) and \
-         answering 503 closing on {open} open connections (up to {}); the winners follow",
+         answering 503 closing on {open} open connections (up to {}); then the winners, \
+         as Redis holds them",
         span(STOP_GRACE.min(stop_wait))
     ));
     let started = Instant::now();

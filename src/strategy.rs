@@ -11,9 +11,10 @@ use redis::Connection;
 use crate::answer::{Answer, Outcome};
 use crate::beyond::permits::Permits;
 use crate::beyond::replicas::Replicas;
-use crate::opening::Opening;
-use crate::pool::Pool;
+use crate::opening::{Opening, Schedule};
+use crate::pool::{Pool, Redis};
 use crate::purchase::{self, Selling, lua, naive, watch, watch_retry};
+use crate::rights;
 use crate::sale::Sale;
 use crate::trouble::Trouble;
 
@@ -61,21 +62,45 @@ pub struct Purchase {
     /// The sale this server sells: it buys from no other.
     sale: Selling,
     /// When the sale opens, if not at once.
-    opening: Option<Opening>,
+    opening: Arc<Schedule>,
 }
 
-/// Gets Redis ready for `strategy`: the Lua script loaded when it needs
-/// it, and a warning when the master has fewer replicas than `replicas`
-/// asks for.
+/// Gets Redis ready for `strategy`: the user's rights checked (with
+/// `orders`, the stream's too), the Lua script loaded when it needs it, and
+/// a warning when the master has fewer replicas than `replicas` asks for.
 pub fn prepare(
     strategy: Strategy,
     replicas: Replicas,
+    orders: bool,
+    redis: &Redis,
     con: &mut Connection,
-) -> redis::RedisResult<()> {
-    if strategy == Strategy::Lua {
-        purchase::load_script(con)?;
+) -> Result<(), Box<dyn std::error::Error>> {
+    let failed = |err| redis.failed(err);
+    let watch = matches!(strategy, Strategy::Watch | Strategy::WatchRetry);
+    if let Some(missing) =
+        rights::missing(con, watch, orders, replicas.wanted > 0).map_err(failed)?
+    {
+        return Err(format!("Redis at {}: {missing}", redis.at).into());
     }
-    replicas.warn_if_too_few(con)
+    if strategy == Strategy::Lua {
+        purchase::load_script(con).map_err(failed)?;
+    }
+    Ok(replicas.warn_if_too_few(con).map_err(failed)?)
+}
+
+/// Whether the user of `con` may still run all that `strategy` needs: the
+/// trouble of /readyz when an admin took a right away.
+pub fn rights_kept(
+    strategy: Strategy,
+    orders: bool,
+    replicas: Replicas,
+    con: &mut Connection,
+) -> Result<(), Trouble> {
+    let watch = matches!(strategy, Strategy::Watch | Strategy::WatchRetry);
+    match rights::missing(con, watch, orders, replicas.wanted > 0)? {
+        Some(missing) => Err(Trouble::NoPermission(missing)),
+        None => Ok(()),
+    }
 }
 
 impl Purchase {
@@ -98,14 +123,14 @@ impl Purchase {
                 seller: sale.seller.clone(),
                 orders,
             },
-            opening: sale.opening,
+            opening: Arc::clone(&sale.opening),
         }
     }
 
     /// Makes one purchase for `user_id`.
     pub fn buy(&self, pool: &Pool, user_id: &str) -> Result<Outcome, Trouble> {
         // Before the opening, nothing is asked of Redis (see `opening`).
-        if let Some(wait) = self.opening.as_ref().and_then(Opening::wait) {
+        if let Some(wait) = self.opening.get().as_ref().and_then(Opening::wait) {
             let opens_in_ms = wait.as_millis() as u64;
             return Ok(Answer::NotOpen { opens_in_ms }.into());
         }
@@ -120,18 +145,25 @@ impl Purchase {
                 turn.map_err(|no| pool.no_turn(no))
             })
             .transpose()?;
-        let sale = &self.sale;
         pool.run_by(deadline, |con| {
-            let outcome = match self.strategy {
-                Strategy::Naive => naive(con, sale, user_id)?.into(),
-                Strategy::Watch => watch(con, sale, user_id)?.into(),
-                Strategy::WatchRetry => watch_retry(con, sale, user_id, self.retries)?,
-                Strategy::Lua => lua(con, sale, user_id)?.into(),
-            };
-            if matches!(outcome.answer, Answer::Bought { .. }) {
-                self.replicas.confirm(con)?;
-            }
-            Ok(outcome)
+            self.make(con, user_id)
+                .map_err(|trouble| trouble.no_sale_in(con))
         })
+    }
+
+    /// The purchase on `con`, the way of this server's strategy, confirmed
+    /// by the replicas (`--replicas`).
+    fn make(&self, con: &mut Connection, user_id: &str) -> Result<Outcome, Trouble> {
+        let sale = &self.sale;
+        let outcome = match self.strategy {
+            Strategy::Naive => naive(con, sale, user_id)?.into(),
+            Strategy::Watch => watch(con, sale, user_id)?.into(),
+            Strategy::WatchRetry => watch_retry(con, sale, user_id, self.retries)?,
+            Strategy::Lua => lua(con, sale, user_id)?.into(),
+        };
+        if matches!(outcome.answer, Answer::Bought { .. }) {
+            self.replicas.confirm(con)?;
+        }
+        Ok(outcome)
     }
 }

@@ -26,8 +26,14 @@ pub enum Trouble {
     Busy(Duration),
     /// Redis could not be reached or failed; the words say how.
     Redis(String),
+    /// The Redis user may not run a command the sale needs (an ACL); the
+    /// words name it and what to grant.
+    NoPermission(String),
     /// `commodity:num` is missing: no sale was started, or Redis lost it.
     NoSale,
+    /// The same, in a Redis that has evicted keys under memory pressure
+    /// (`evicted_keys`, and its `maxmemory-policy`): the sale most likely.
+    Evicted { keys: u64, policy: String },
     /// The stock is not a whole number: nothing can be sold until it is.
     BadStock(BadStock),
     /// Another seckill started a new sale in place of this server's.
@@ -60,6 +66,12 @@ impl From<RedisError> for Trouble {
         let code = first.map_or(err.code(), |(_, inner)| Some(inner.code()));
         Trouble::Redis(match code {
             Some(REPLACED) => return Trouble::Replaced,
+            Some("NOPERM") => {
+                return Trouble::NoPermission(format!(
+                    "the Redis user may not do what a purchase needs ({err}); grant it the \
+                     right (redis-cli ACL SETUSER ...), and the sale goes on"
+                ));
+            }
             Some(BAD_STOCK) => {
                 let value = err.detail().unwrap_or("").to_string();
                 return Trouble::BadStock(BadStock {
@@ -116,7 +128,9 @@ impl fmt::Display for Trouble {
                  try again in a moment",
                 span(*wait)
             ),
-            Trouble::Redis(what) | Trouble::Unreplicated { what, .. } => f.write_str(what),
+            Trouble::Redis(what)
+            | Trouble::NoPermission(what)
+            | Trouble::Unreplicated { what, .. } => f.write_str(what),
             // The right step first: a Redis started again with its data brings
             // the sale back; a fresh start of seckill throws it away.
             Trouble::NoSale => write!(
@@ -125,6 +139,14 @@ impl fmt::Display for Trouble {
                  data, stop that Redis (redis-cli shutdown) and start it with its data \
                  (scripts/redis-dev.sh keeps it), and the sale comes back; to start a fresh \
                  sale instead, restart seckill without --join",
+                keys::STOCK
+            ),
+            Trouble::Evicted { keys, policy } => write!(
+                f,
+                "no sale is set up in Redis ({} is missing), and Redis has evicted {keys} keys \
+                 under memory pressure (maxmemory-policy {policy}): the sale was most likely \
+                 evicted. Set noeviction (redis-cli config set maxmemory-policy noeviction) so \
+                 that Redis refuses writes rather than dropping a sale, and start a fresh sale",
                 keys::STOCK
             ),
             Trouble::BadStock(bad) => write!(f, "nothing can be sold: {bad}"),
@@ -143,12 +165,35 @@ impl fmt::Display for Trouble {
 }
 
 impl Trouble {
+    /// `NoSale`, told apart: a Redis that evicts keys has most likely
+    /// evicted the sale, and a restart without its data is not the cause.
+    pub fn no_sale_in(self, con: &mut redis::Connection) -> Trouble {
+        if !matches!(self, Trouble::NoSale) {
+            return self;
+        }
+        match evictions(con) {
+            Some((keys, policy)) if keys > 0 => Trouble::Evicted { keys, policy },
+            _ => Trouble::NoSale,
+        }
+    }
+
+    /// What happened, without the next step its 503 gives a buyer (which
+    /// says the sale goes on): for a server that has stopped.
+    pub fn what_happened(&self) -> String {
+        let words = self.to_string();
+        match words.strip_suffix(&format!("; {START_REDIS_AGAIN}")) {
+            Some(what) => what.to_string(),
+            None => words,
+        }
+    }
+
     /// The `cause` of its 503, for programs.
     pub fn cause(&self) -> Cause {
         match self {
             Trouble::Busy(_) => Cause::Busy,
             Trouble::Redis(_) => Cause::Redis,
-            Trouble::NoSale => Cause::NoSale,
+            Trouble::NoPermission(_) => Cause::NoPermission,
+            Trouble::NoSale | Trouble::Evicted { .. } => Cause::NoSale,
             Trouble::BadStock(_) => Cause::BadStock,
             Trouble::Replaced => Cause::Replaced,
             Trouble::MaybeSold(_) => Cause::MaybeSold,
@@ -163,7 +208,12 @@ impl Trouble {
         match self {
             Trouble::Redis(_) | Trouble::MaybeSold(_) => true,
             Trouble::Unreplicated { wait_failed, .. } => *wait_failed,
-            Trouble::Busy(_) | Trouble::NoSale | Trouble::BadStock(_) | Trouble::Replaced => false,
+            Trouble::Busy(_)
+            | Trouble::NoPermission(_)
+            | Trouble::NoSale
+            | Trouble::Evicted { .. }
+            | Trouble::BadStock(_)
+            | Trouble::Replaced => false,
         }
     }
 
@@ -176,4 +226,21 @@ impl Trouble {
             Trouble::from(err)
         }
     }
+}
+
+/// How many keys Redis has evicted since it started, and its
+/// `maxmemory-policy`, from INFO.
+pub fn evictions(con: &mut redis::Connection) -> Option<(u64, String)> {
+    let info: String = redis::cmd("INFO")
+        .arg("stats")
+        .arg("memory")
+        .query(con)
+        .ok()?;
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(|value| value.trim().to_string())
+    };
+    let keys = field("evicted_keys:")?.parse().ok()?;
+    Some((keys, field("maxmemory_policy:")?))
 }

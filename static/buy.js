@@ -50,6 +50,9 @@ export function problem(status, body) {
       // The server's words say what to do; the page adds only that it recovers.
       return `Redis, where the sale is kept, is not answering, so the sale cannot go on: ${said}. ` +
         "The page recovers by itself.";
+    case "no_permission":
+      // Redis answers, but refuses: the teacher grants a right, then it works.
+      return `Redis refuses this purchase: the server's Redis user lacks a right (${said}).`;
     case "busy":
       // Redis is healthy: the server is overloaded, and a retry may be served.
       return `The server is busy with the buyers ahead of you (${said}).`;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{FORM, Redis, Seckill, form_body, get, request};
+use common::{FORM, Redis, Seckill, form_body, get, request, send};
 use redis::Commands;
 
 /// The headers of a purchase with `extra` after the form's Content-Type.
@@ -102,4 +102,62 @@ fn the_pages_own_purchases_and_ab_and_curl_buy() {
         same_origin.len() + 2,
         "each bought, and null"
     );
+}
+
+/// DNS rebinding: a page whose own name (evil.test) its owner points at
+/// this server's address is, to the visitor's browser, the same site; its
+/// requests carry that name in `Host`. They are refused (421 `wrong_host`,
+/// naming the flag), buy nothing and read nothing; the server's addresses,
+/// `localhost` and names given with `--allowed-host` are answered.
+#[test]
+fn a_page_of_another_name_pointed_at_the_server_is_refused() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--allowed-host", "shop.example"]);
+    let body = form_body("mallory");
+    let raw = |method: &str, path: &str, host: &str, body: &str| {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n\
+             Sec-Fetch-Site: same-origin\r\nContent-Type: {FORM}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let port = server.addr.port();
+    for host in [format!("evil.test:{port}"), "evil.test".to_string()] {
+        for (method, path, body) in [
+            ("POST", "/seckill", body.as_str()),
+            ("GET", "/seckill/stats", ""),
+        ] {
+            let reply = send(server.addr, raw(method, path, &host, body).as_bytes()).unwrap();
+            assert_eq!(
+                reply.status,
+                421,
+                "{method} {path} as {host}: {}",
+                reply.text()
+            );
+            let answer = reply.json();
+            assert_eq!(answer["cause"], "wrong_host");
+            let error = answer["error"].as_str().unwrap();
+            assert!(error.contains("--allowed-host evil.test"), "{error}");
+        }
+    }
+    let winners: i64 = redis.con().scard("user:id").unwrap();
+    assert_eq!(winners, 1, "nobody bought: only the placeholder");
+    // The names and addresses of this server buy, as the page, ab and curl do.
+    for (n, host) in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("shop.example:{port}"),
+        format!("[::1]:{port}"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let reply = send(
+            server.addr,
+            raw("POST", "/seckill", host, &form_body(&format!("b{n}"))).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(reply.status, 200, "{host}: {}", reply.text());
+    }
 }

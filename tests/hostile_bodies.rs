@@ -29,7 +29,7 @@ fn a_huge_declared_body_is_answered_and_the_connection_closed() {
     ] {
         for _ in 0..20 {
             let raw = format!(
-                "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n\
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FORM}\r\n\
                  Content-Length: 1000000000000\r\n\r\nmsg=ann"
             );
             let reply = send(server.addr, raw.as_bytes()).expect("an answer");
@@ -70,7 +70,7 @@ fn a_refused_body_closes_its_connection() {
     // A chunked body over the limit, with a request hidden after it: one
     // answer, then the connection closes; the hidden one is never read.
     let chunk = format!("800\r\n{}\r\n", "a".repeat(0x800));
-    let hidden = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let hidden = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     let chunked =
         purchase_head("Transfer-Encoding: chunked\r\n") + &chunk.repeat(3) + "0\r\n\r\n" + hidden;
     // A declared length over the limit, with a request hidden in the body.
@@ -119,7 +119,8 @@ fn a_body_of_unclear_length_is_refused() {
         ),
     ] {
         // The body hides a second request: it must not be read as one.
-        let raw = purchase_head(extra) + "msg=ann" + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        let raw =
+            purchase_head(extra) + "msg=ann" + "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
         assert_eq!(flood(server.addr, raw.into_bytes()), [status], "{extra}");
     }
     assert_only_first_bought(&redis);

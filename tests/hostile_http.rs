@@ -25,9 +25,9 @@ fn http2_and_other_versions_are_answered_505_and_closed() {
     let (redis, mut server, before) = target(&[]);
     let attempts: [&[u8]; 5] = [
         b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
-        b"GET / HTTP/2.0\r\nHost: x\r\n\r\n",
-        b"GET / HTTP/3.0\r\nHost: x\r\n\r\n",
-        b"GET /seckill HTTP/1.2\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET / HTTP/3.0\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET /seckill HTTP/1.2\r\nHost: 127.0.0.1\r\n\r\n",
         b"GET / HTTP/0.9\r\n\r\n",
     ];
     for raw in attempts {
@@ -155,7 +155,7 @@ fn ab_with_keep_alive_completes() {
 fn pipelined_requests_never_read_hold_one_thread_per_connection() {
     let _alone = alone();
     let (redis, mut server, before) = target(&QUICK);
-    let pipeline = "GET /seckill HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+    let pipeline = "GET /seckill HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".repeat(2000);
     let clients: Vec<TcpStream> = (0..100)
         .map(|_| {
             let stream = connect(server.addr);
@@ -190,7 +190,7 @@ fn the_forms_http_allows_are_understood() {
     let _alone = alone();
     let (_redis, mut server, before) = target(&[]);
     // Lines ended by a bare LF, as RFC 9112 lets a server accept.
-    let bare = "GET /healthz HTTP/1.1\nHost: x\nConnection: close\n\n";
+    let bare = "GET /healthz HTTP/1.1\nHost: 127.0.0.1\nConnection: close\n\n";
     assert_eq!(flood(server.addr, bare.into()), ["HTTP/1.1 200 OK"]);
     // Empty lines before the request line (an old client's CRLF after a
     // body), and the absolute form of a target, which a server must take.
@@ -246,7 +246,7 @@ fn keep_alive_is_said_and_connection_close_is_honoured() {
     assert!(answers.contains("Connection: keep-alive"), "{answers}");
     // HTTP/1.1 with Connection: close, and HTTP/1.0 without keep-alive: one answer each.
     for first in [
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         "GET /healthz HTTP/1.0\r\n\r\n",
     ] {
         let mut stream = connect(server.addr);

@@ -39,7 +39,7 @@ fn slow_and_silent_clients_are_timed_out() {
     let mut slow = connect(server.addr);
     let mut reading = slow.try_clone().unwrap();
     let reader = thread::spawn(move || read_until_closed(&mut reading));
-    for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: yes\r\n" {
+    for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: yes\r\n" {
         if slow.write_all(&[*byte]).is_err() {
             break;
         }
@@ -72,7 +72,7 @@ fn slow_and_silent_clients_are_timed_out() {
 
     // A kept-alive connection is closed after --idle-timeout.
     let mut kept = connect(server.addr);
-    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
     let (bytes, took) = read_until_closed(&mut kept);
     assert_eq!(status_lines(&bytes), ["HTTP/1.1 200 OK"]);
@@ -83,15 +83,17 @@ fn slow_and_silent_clients_are_timed_out() {
 }
 
 /// Half a head: a slowloris's connection, which never sends the rest.
-const HALF_HEAD: &[u8] = b"POST /seckill HTTP/1.1\r\nHost: x\r\n";
+const HALF_HEAD: &[u8] = b"POST /seckill HTTP/1.1\r\nHost: 127.0.0.1\r\n";
 
-/// A slowloris from `source`: `connections` at once, each sending
-/// `HALF_HEAD` and opened again once the server answers or closes it (10
-/// every 10 ms at most), until `stop`, 30 s or 5000 openings. The openings
-/// it made.
-fn slowloris(addr: SocketAddr, source: IpAddr, connections: usize, stop: &AtomicBool) -> usize {
-    let half_sent = || {
-        let mut stream = connect_from(addr, source).ok()?;
+/// A slowloris from `sources`: `per_source` connections from each at once,
+/// each sending `HALF_HEAD` and opened again once the server answers or
+/// closes it (10 every 10 ms at most), until `stop`, 30 s or four times as
+/// many openings as it holds (5000 at least). The openings it made.
+fn slowloris(addr: SocketAddr, sources: &[IpAddr], per_source: usize, stop: &AtomicBool) -> usize {
+    let connections = sources.len() * per_source;
+    let most = (connections * 4).max(5000);
+    let half_sent = |slot: usize| {
+        let mut stream = connect_from(addr, sources[slot % sources.len()]).ok()?;
         stream.write_all(HALF_HEAD).ok()?;
         stream.set_nonblocking(true).ok()?;
         Some(stream)
@@ -104,12 +106,13 @@ fn slowloris(addr: SocketAddr, source: IpAddr, connections: usize, stop: &Atomic
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut held: Vec<Option<TcpStream>> = (0..connections).map(|_| None).collect();
     let mut opened = 0;
-    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && opened < 5000 {
+    while !stop.load(Ordering::SeqCst) && Instant::now() < deadline && opened < most {
         let closed = held
             .iter_mut()
-            .filter(|slot| !slot.as_ref().is_some_and(waiting));
-        for slot in closed.take(10) {
-            *slot = half_sent();
+            .enumerate()
+            .filter(|(_, slot)| !slot.as_ref().is_some_and(waiting));
+        for (n, slot) in closed.take(10) {
+            *slot = half_sent(n);
             opened += 1;
         }
         thread::sleep(Duration::from_millis(10));
@@ -164,7 +167,7 @@ fn a_slowloris_from_a_few_addresses_leaves_room_for_other_buyers() {
             let (served, opened) = thread::scope(|scope| {
                 let attackers: Vec<_> = (first..first + addresses)
                     .map(|n| IpAddr::from(Ipv4Addr::new(127, 0, 0, n)))
-                    .map(|source| scope.spawn(move || slowloris(addr, source, 150, stop)))
+                    .map(|source| scope.spawn(move || slowloris(addr, &[source], 150, stop)))
                     .collect();
                 // A thread for each connection held: the server is (nearly) full.
                 let full = || Figures::of(pid).threads >= before.threads + 190;
@@ -190,6 +193,57 @@ fn a_slowloris_from_a_few_addresses_leaves_room_for_other_buyers() {
     }
     assert_survived(&redis, &mut server, before, 32);
     assert_sale_exact(&redis, &bought);
+}
+
+/// One half-sent head from each of as many addresses as the server takes
+/// connections (50 at `--max-connections 50`; 3000 at the default 2048):
+/// a buyer from yet another address takes the place of one of them, and
+/// is served within 1 s in nine tries of ten while the attack goes on.
+#[test]
+fn a_half_sent_head_from_each_of_many_addresses_locks_no_buyer_out() {
+    let _alone = alone();
+    for (cap, addresses) in [(Some("50"), 50u32), (None, 3000)] {
+        let mut flags = vec!["--head-timeout", "5"];
+        if let Some(cap) = cap {
+            flags.extend(["--max-connections", cap]);
+        }
+        let (redis, mut server, before) = target(&flags);
+        let (addr, pid) = (server.addr, server.pid());
+        let most: usize = cap.map_or(2048, |cap| cap.parse().unwrap());
+        // 127.0.1.1 and on: each of them one client.
+        let sources: Vec<IpAddr> = (0..addresses)
+            .map(|n| IpAddr::from(Ipv4Addr::from(0x7f00_0101 + n)))
+            .collect();
+        let buyer = IpAddr::from(Ipv4Addr::new(127, 0, 0, 200));
+        let (tries, mut bought) = (20, HashSet::new());
+        let stop = &AtomicBool::new(false);
+        let (served, opened, peak) = thread::scope(|scope| {
+            let attack = scope.spawn(|| slowloris(addr, &sources, 1, stop));
+            let full = || Figures::of(pid).threads >= before.threads + most - 10;
+            wait_for_within(
+                "the attack to fill the server",
+                Duration::from_secs(30),
+                full,
+            );
+            let served = buy_from(addr, buyer, tries, &mut bought);
+            let peak = Figures::of(pid);
+            stop.store(true, Ordering::SeqCst);
+            (served, attack.join().unwrap(), peak)
+        });
+        eprintln!(
+            "{addresses} addresses at a cap of {most} ({opened} connections opened): {served} of \
+             {tries} purchases from another address served within 1 s; {} threads, {} MB",
+            peak.threads,
+            peak.rss_kb / 1024
+        );
+        assert!(
+            served * 10 >= tries * 9,
+            "{addresses} addresses: {served} of {tries} served"
+        );
+        assert!(peak.threads <= before.threads + most + 64, "{peak:?}");
+        assert_survived(&redis, &mut server, before, 96);
+        assert_sale_exact(&redis, &bought);
+    }
 }
 
 /// The idle timeout counts from an answer, not from its request: after an

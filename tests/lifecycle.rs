@@ -268,3 +268,16 @@ fn a_fresh_start_says_which_sale_it_replaces() {
         .wait_for_stderr("replaced the sale in Redis (winners 1, left 499 of 500); --join serves");
     assert!(!second.stderr().contains("waiting"), "{}", second.stderr());
 }
+
+#[test]
+fn limits_that_leave_no_room_for_a_buyer_are_refused() {
+    for flag in ["--max-connections", "--max-connections-per-client"] {
+        let out = seckill_output(&[flag, "0"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} 0: {err}");
+        assert!(
+            err.contains("leaves no room for a single buyer"),
+            "{flag} 0: {err}"
+        );
+    }
+}

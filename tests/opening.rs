@@ -98,3 +98,56 @@ fn a_time_of_day_or_rfc3339_sets_the_opening_and_a_past_one_is_refused() {
     assert!(!out.status.success());
     assert!(stderr.contains("is past; give a time to come"), "{stderr}");
 }
+
+/// The opening is kept in Redis: changed there (`redis-cli set
+/// commodity:opens MS`) while servers run, it reaches each of them, and a
+/// server that joins after, within a second; they all open together.
+#[test]
+fn an_opening_changed_in_redis_reaches_every_server_within_a_second() {
+    let redis = Redis::start();
+    let flags = ["--strategy", "lua", "--suffix-max", "0"];
+    let first = Seckill::start(&redis, &[&flags[..], &["--opens-in", "600"]].concat());
+    let joined = Seckill::start(&redis, &[&flags[..], &["--join"]].concat());
+    // Three seconds from now, by Redis's clock.
+    let (seconds, micros): (i64, i64) = redis::cmd("TIME").query(&mut redis.con()).unwrap();
+    let opens = seconds * 1000 + micros / 1000 + 3000;
+    let _: () = redis.con().set("commodity:opens", opens).unwrap();
+    let late = Seckill::start(&redis, &[&flags[..], &["--join"]].concat());
+    let servers = [&first, &joined, &late];
+    wait_for_within(
+        "every server to know the new opening",
+        Duration::from_secs(2),
+        || {
+            servers.iter().all(|server| {
+                let stats = get(server.addr, "/seckill/stats").json();
+                stats["opens_in_ms"].as_u64().is_some_and(|ms| ms <= 3000)
+            })
+        },
+    );
+    for (n, server) in servers.iter().enumerate() {
+        assert_eq!(buy(server.addr, &format!("early{n}")).code(), -4);
+    }
+    wait_for_within("the new opening", Duration::from_secs(10), || {
+        buy(first.addr, "ann").code() == 1
+    });
+    // Each server's own clock counts to the same moment, within a second.
+    for (n, server) in servers.iter().enumerate().skip(1) {
+        wait_for_within("the others to open too", Duration::from_secs(1), || {
+            buy(server.addr, &format!("s{n}")).code() == 1
+        });
+    }
+}
+
+#[test]
+fn times_the_page_cannot_show_are_refused() {
+    let redis = Redis::start();
+    for (at, says) in [
+        ("23:59:60", "60th second"),
+        ("9999-12-31T23:59:59-12:00", "within a week"),
+    ] {
+        let (out, _) = Seckill::run_to_end(&redis, &["--opens-at", at]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{at}: {stderr}");
+        assert!(stderr.contains(says), "{at}: {stderr}");
+    }
+}

@@ -306,3 +306,25 @@ fn a_sale_no_replica_confirms_is_unreplicated_and_its_connection_kept() {
         "{log}"
     );
 }
+
+/// A stop while Redis is down says what is true: no winners can be read
+/// now, and how to read them once Redis answers; not that the sale goes on.
+#[test]
+fn a_stop_during_an_outage_says_the_winners_cannot_be_read_now() {
+    let mut redis = Redis::start();
+    let mut server = Seckill::start(&redis, &["--suffix-max", "0"]);
+    assert_eq!(buy(server.addr, "ann").code(), 1);
+    redis.kill();
+    server.terminate();
+    let status = server.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1));
+    let (out, err) = (server.stdout(), server.stderr());
+    assert!(!out.contains("Winners ("), "{out}");
+    assert!(!out.contains("the winners follow"), "{out}");
+    let last = err
+        .lines()
+        .find(|line| line.contains("no winners are printed"));
+    let last = last.unwrap_or_else(|| panic!("no word of the winners:\n{err}"));
+    assert!(last.contains("seckill --audit"), "{last}");
+    assert!(!last.contains("the sale goes on"), "{last}");
+}

@@ -8,6 +8,8 @@ pub mod deadline;
 pub mod outage;
 pub mod output;
 pub mod permits;
+pub mod redact;
 pub mod renewal;
 pub mod replicas;
+pub mod rights;
 pub mod sentinel;

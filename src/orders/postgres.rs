@@ -17,9 +17,10 @@ use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::NoTls;
 
 use super::Order;
-use super::database::{BUYERS, COUNT, DB_POOL, DB_WAIT, INSERT, SCHEMA, Store, redact};
+use super::database::{BUYERS, COUNT, DB_POOL, DB_WAIT, INSERT, SCHEMA, Store};
 use crate::beyond::deadline::within;
 use crate::beyond::output::{span, warn};
+use crate::beyond::redact::redact;
 
 /// How long a database cut off by the network may keep a connection: TCP
 /// keepalives after this idle time, and written data unacknowledged for

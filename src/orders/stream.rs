@@ -36,11 +36,16 @@ pub const GROUP: &str = "order-writers";
 /// Entries read at most at once: one database transaction.
 pub const BATCH: usize = 500;
 
-/// Adds the order of `user` to `pipe`: XADD with what an order needs.
+/// Adds the order of `user` to `pipe`: XADD with what an order needs. Its
+/// reply, the entry's id, comes with the pipeline's.
 pub fn add(pipe: &mut Pipeline, sale: &str, seller: &str, user: &str, left: i64) {
+    add_to(pipe, keys::ORDERS, sale, seller, user, left);
+}
+
+fn add_to(pipe: &mut Pipeline, stream: &str, sale: &str, seller: &str, user: &str, left: i64) {
     let [user_field, sale_field, left_field, seller_field] = FIELDS;
     pipe.cmd("XADD")
-        .arg(keys::ORDERS)
+        .arg(stream)
         .arg("*")
         .arg(user_field)
         .arg(user)
@@ -49,8 +54,22 @@ pub fn add(pipe: &mut Pipeline, sale: &str, seller: &str, user: &str, left: i64)
         .arg(left_field)
         .arg(left)
         .arg(seller_field)
-        .arg(seller)
-        .ignore();
+        .arg(seller);
+}
+
+/// Puts the order of a sale made whose entry Redis refused (`why`) in the
+/// dead letters, so that it is not lost without a trace.
+pub fn bury_order(
+    con: &mut Connection,
+    (sale, seller): (&str, &str),
+    user: &str,
+    left: i64,
+    why: &str,
+) -> RedisResult<()> {
+    let mut pipe = redis::pipe();
+    add_to(&mut pipe, keys::DEAD, sale, seller, user, left);
+    pipe.arg("why").arg(why);
+    pipe.exec(con)
 }
 
 /// Creates the group if missing, reading the stream from its start.

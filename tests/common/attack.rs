@@ -75,7 +75,7 @@ pub fn assert_only_first_bought(redis: &Redis) {
 
 /// A purchase request with a body of its own choosing.
 pub fn purchase_head(extra: &str) -> String {
-    format!("POST /seckill HTTP/1.1\r\nHost: x\r\nContent-Type: {FORM}\r\n{extra}\r\n")
+    format!("POST /seckill HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {FORM}\r\n{extra}\r\n")
 }
 
 /// Keeps every core busy until dropped: a spinning thread a core.

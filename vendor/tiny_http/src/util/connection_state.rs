@@ -5,9 +5,9 @@
 //! PATCHES.md.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::io::{Error as IoError, ErrorKind, Result as IoResult};
-use std::net::{IpAddr, Shutdown};
+use std::net::{IpAddr, Ipv6Addr, Shutdown};
 use std::sync::atomic::Ordering::{self, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -202,6 +202,9 @@ impl OpenConnections {
         client: Option<IpAddr>,
         limits: &Limits,
     ) -> Result<Opened, String> {
+        // seckill patch: an IPv6 client has a /64 to itself, and as many
+        // addresses in it as it likes: the /64 is one client.
+        let client = client.map(client_of);
         let mut open = lock(&self.0);
         if let Some(client) = client {
             if open.held_by(client) >= limits.max_connections_per_client {
@@ -250,35 +253,47 @@ impl Open {
         removed
     }
 
-    /// seckill patch: a full server makes room for a client under its fair
-    /// share (`max_connections` over the number of client addresses holding
-    /// connections, its own included): of the client holding the most, over
-    /// its share, that has one, the oldest connection waiting for a head is
-    /// shut down and no longer counted. Without it, two addresses holding
-    /// half-sent heads locked every other buyer out. A client alone, or
-    /// within its share, is never displaced.
+    /// seckill patch: a full server makes room for a newcomer. A client
+    /// holding no connection may take the place of any connection still
+    /// waiting for a whole head; one holding some, of those of clients over
+    /// their fair share (`max_connections` over the number of clients
+    /// holding connections, its own included). The client holding the most
+    /// gives first, its oldest connection waiting for a head: it is shut
+    /// down and no longer counted. Without it, two addresses holding
+    /// half-sent heads locked every other buyer out, and so did one
+    /// half-sent head from each of as many addresses as the server takes.
+    /// A connection whose request has come whole is never displaced.
     fn displace_for(&mut self, client: IpAddr, limits: &Limits) -> bool {
         let held = self.held_by(client);
         let clients = self.per_client.len() + usize::from(held == 0);
         let share = limits.max_connections / clients;
-        if held >= share {
+        if held > 0 && held >= share {
             return false;
         }
-        // Those over the share hold two or more (share >= 1 here), so none
-        // is left with no connection.
-        let mut over_share: Vec<_> = self
+        // A heap made in one pass, not a sort: under a churn of a thousand
+        // newcomers a second, sorting every client for each cost the
+        // accepting thread more than the connections it made room for.
+        // The most first; of those holding as many, the oldest connection first.
+        let mut givers: BinaryHeap<(usize, Reverse<u64>, IpAddr)> = self
             .per_client
-            .values_mut()
-            .filter(|seats| seats.len() > share)
+            .iter()
+            .filter(|(_, seats)| held == 0 || seats.len() > share)
+            .filter_map(|(ip, seats)| Some((seats.len(), Reverse(*seats.keys().next()?), *ip)))
             .collect();
-        over_share.sort_by_key(|seats| Reverse(seats.len()));
-        for seats in over_share {
+        while let Some((_, _, giver)) = givers.pop() {
+            let Some(seats) = self.per_client.get_mut(&giver) else {
+                continue;
+            };
             let displaced = seats.iter().find(|(_, seat)| seat.displace());
             if let Some(id) = displaced.map(|(id, _)| *id) {
                 seats.remove(&id);
+                if seats.is_empty() {
+                    self.per_client.remove(&giver);
+                }
                 self.total -= 1;
                 return true;
             }
+            // Each of its connections has a request in: it gives nothing.
         }
         false
     }
@@ -298,6 +313,39 @@ impl Drop for Opened {
     }
 }
 
+/// The client a connection from `ip` counts for: the address itself, or
+/// for IPv6 its /64 (an IPv4 address mapped into IPv6 is that address).
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_of(a), client_of(b));
+        assert_ne!(client_of(a), client_of(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(client_of(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(client_of(v4), v4);
+    }
 }

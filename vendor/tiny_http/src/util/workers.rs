@@ -145,8 +145,14 @@ impl Workers {
         };
         // Someone must wait in `accept` while this one serves; a worker
         // that cannot start leaves this connection refused (503 once its
-        // request is in), and this thread accepting.
-        if others_waiting == 0 {
+        // request is in), and this thread accepting. seckill patch: not
+        // beyond a thread for each connection the server may hold: under a
+        // churn of connections displaced and opened again, the threads of
+        // displaced ones had yet to wake when others came, and each started
+        // one more (5183 threads for a cap of 2048). Those threads come back
+        // to `accept` as soon as they run.
+        let most = self.limits.max_connections + MIN_WORKERS;
+        if others_waiting == 0 && self.alive.load(SeqCst) < most {
             if let Err(err) = self.add() {
                 log::warn!("Cannot start a thread for a new client: {}", err);
                 let why = format!("the server could not start a thread ({err})");
