@@ -72,6 +72,48 @@ redis_url() {
   echo "${REDIS_URL:-redis://127.0.0.1:6379/0}"
 }
 
+# redis_url_of ARGS...: the Redis that seckill run with ARGS uses: its
+# --redis URL (or --redis=URL), else as redis_url says.
+redis_url_of() {
+  local url
+  url=$(redis_url)
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --redis=*) url=${1#--redis=} ;;
+      --redis) [ $# -gt 1 ] && url=$2 && shift ;;
+    esac
+    shift
+  done
+  echo "$url"
+}
+
+# url_host URL, url_port URL: where a redis:// or postgres:// URL points.
+url_authority() {
+  local address=${1#*://}
+  address=${address%%/*}
+  echo "${address##*@}"
+}
+url_host() {
+  local address
+  address=$(url_authority "$1")
+  echo "${address%:*}"
+}
+url_port() {
+  local address
+  address=$(url_authority "$1")
+  case $address in
+    *:*) echo "${address##*:}" ;;
+    *) echo "$2" ;;
+  esac
+}
+
+# data_dir NAME: where a development server keeps its data: data/NAME in
+# this repository (or under $SECKILL_DATA), outside target/, which
+# `cargo clean` wipes.
+data_dir() {
+  echo "${SECKILL_DATA:-$PWD/data}/$1"
+}
+
 # redis_answers URL: true when a Redis answers PING there.
 redis_answers() {
   [ "$(redis-cli -u "$1" ping 2>/dev/null)" = PONG ]

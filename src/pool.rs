@@ -50,6 +50,8 @@ pub struct Redis {
     source: Arc<Source>,
     /// Where it is, without any password.
     pub at: String,
+    /// How to start a Redis where `at` points, when it is this machine.
+    start: Option<String>,
 }
 
 /// Where connections go: the one Redis of `--redis`, or the master that
@@ -91,6 +93,7 @@ pub struct Failed {
     at: String,
     err: RedisError,
     sentinels: bool,
+    start: Option<String>,
 }
 
 impl fmt::Display for Failed {
@@ -127,11 +130,12 @@ impl fmt::Display for Failed {
             let hint = "are the sentinels running, and do they name that master? \
                         (scripts/sentinel-dev.sh starts a set)";
             write!(f, "; {hint}")?;
-        } else if self.err.is_connection_refusal() || self.err.is_timeout() {
-            write!(
-                f,
-                "; start it with `redis-server` (or scripts/redis-dev.sh)"
-            )?;
+        } else if let Some(start) = self
+            .start
+            .as_ref()
+            .filter(|_| self.err.is_connection_refusal())
+        {
+            write!(f, "; {start}")?;
         }
         Ok(())
     }
@@ -164,15 +168,21 @@ impl Redis {
                 .map_err(|err| format!("--sentinel {list}: {err}"))?;
             let at = format!("the master `{master}` (db {db}) of the sentinels at {list}");
             let source = Arc::new(Source::Sentinel(sentinels));
-            return Ok(Redis { source, at });
+            return Ok(Redis {
+                source,
+                at,
+                start: None,
+            });
         }
         let client = Client::open(info).map_err(bad_url)?;
-        let at = match client.get_connection_info().addr() {
+        let addr = client.get_connection_info().addr().clone();
+        let at = match &addr {
             ConnectionAddr::Unix(path) => format!("redis+unix://{}?db={db}", path.display()),
             addr => format!("redis://{addr}/{db}"),
         };
+        let start = start_command(&addr, &at);
         let source = Arc::new(Source::Url(client));
-        Ok(Redis { source, at })
+        Ok(Redis { source, at, start })
     }
 
     pub fn connect(&self) -> Result<Connection, Failed> {
@@ -182,8 +192,34 @@ impl Redis {
     pub fn failed(&self, err: RedisError) -> Failed {
         let at = self.at.clone();
         let sentinels = matches!(*self.source, Source::Sentinel(_));
-        Failed { at, err, sentinels }
+        let start = self.start.clone();
+        Failed {
+            at,
+            err,
+            sentinels,
+            start,
+        }
     }
+}
+
+/// The words that say how to start a Redis at `addr` (`at`, as messages
+/// name it): a command for this machine's own addresses, with the port;
+/// for another machine, where.
+fn start_command(addr: &ConnectionAddr, at: &str) -> Option<String> {
+    let ConnectionAddr::Tcp(host, port) = addr else {
+        return Some(format!("start a Redis listening at {at}"));
+    };
+    let local = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !local {
+        return Some(format!("start Redis on {host}:{port}"));
+    }
+    Some(format!(
+        "start it with `REDIS_URL={at} scripts/redis-dev.sh` (it keeps the sale's data in \
+         data/redis-{port}/; scripts/run.sh does it for you), or `redis-server --port {port}`"
+    ))
 }
 
 /// The pool, and a queue in front of it. r2d2 hands a freed connection to

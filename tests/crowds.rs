@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::tools::{ab, assert_ab_clean, run};
+use common::tools::{ab, assert_ab_clean_at, run};
 use common::{FORM, Redis, Seckill, limit_open_files};
 use redis::Commands;
 
@@ -34,7 +34,7 @@ fn ab_with_a_thousand_at_once_loses_no_connection() {
     let url = format!("http://{}/seckill", server.addr);
     let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
     let report = ab(&["-n", "5000", "-c", "1000", "-p", postfile, "-T", FORM, &url]);
-    assert_ab_clean(&report, 5000);
+    assert_ab_clean_at(&report, 5000, &server);
     assert_balanced(&redis);
 }
 

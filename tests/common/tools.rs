@@ -25,6 +25,27 @@ pub fn ab(args: &[&str]) -> String {
     run("ab", args, "apache2-utils")
 }
 
+/// As `assert_ab_clean`; a failure also shows what `server` counted of the
+/// answers that were not 2xx (503 `busy`, `redis`, ... and other errors)
+/// and what it logged, so that it names the status and cause it saw.
+pub fn assert_ab_clean_at(report: &str, complete: usize, server: &super::Seckill) {
+    let outcome = std::panic::catch_unwind(|| assert_ab_clean(report, complete));
+    if outcome.is_err() {
+        let stats = super::get(server.addr, "/seckill/stats").json();
+        let counted: Vec<String> = ["busy", "errors", "maybe_sold", "unreplicated"]
+            .iter()
+            .map(|name| format!("{name} {}", stats[*name]))
+            .collect();
+        panic!(
+            "ab's answers were not all 2xx; the server counted 503s and errors as: {}\n\
+             (a 503 `busy` the server did not count came from its connection limits)\n\
+             stderr:\n{}",
+            counted.join(", "),
+            server.stderr()
+        );
+    }
+}
+
 /// ab's report shows `complete` requests with no failed connection, no
 /// receive error, no exception and no answer but 2xx. (Its "Length"
 /// failures are answers of another length: the ids differ.)
