@@ -69,7 +69,7 @@ done
 # The Lua purchase alone, on the master: a fresh sale large enough that
 # every call buys, the script loaded, and redis-benchmark calling it.
 echo
-sha=$(redis-cli -p "$master_port" script load "$(cat src/purchase.lua)")
+sha=$(redis-cli -p "$master_port" script load "$(cat src/purchase/purchase.lua)")
 redis-cli -p "$master_port" set commodity:num 100000000 >/dev/null
 for clients in 1 50; do
   rps=$(redis-benchmark -p "$master_port" -n 200000 -c "$clients" -r 1000000000 -q \

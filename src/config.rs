@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 
-use crate::beyond::output::{LINES_WAITING, OUTPUT_WAIT, span};
-use crate::beyond::replicas::Replicas;
-use crate::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
-use crate::lifecycle::Begin;
-use crate::opening::{self, Opens};
-use crate::pool::{IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
-use crate::sale::{MARK_EVERY, MARK_LASTS};
-use crate::strategy::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy};
+use seckill::beyond::output::{LINES_WAITING, OUTPUT_WAIT, span};
+use seckill::beyond::replicas::Replicas;
+use seckill::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
+use seckill::lifecycle::Begin;
+use seckill::opening::{self, Opens};
+use seckill::pool::{IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
+use seckill::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy};
+use seckill::seller::{MARK_EVERY, MARK_LASTS};
 
 /// WAIT answers after its timeout: well within `IO_TIMEOUT`, the longest a
 /// reply may take.

@@ -5,7 +5,7 @@ use std::fmt;
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 use crate::http::Cause;
-use crate::sale::keys;
+use crate::keys;
 
 /// The content type of an HTML form post, and of `ab -T`.
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";

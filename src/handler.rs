@@ -2,6 +2,7 @@
 
 use std::io::{ErrorKind, Read};
 use std::sync::Arc;
+use std::time::Instant;
 
 use redis::Connection;
 use serde_json::json;
@@ -14,16 +15,18 @@ use crate::http::{self, Cause, Route};
 use crate::opening::Opening;
 use crate::orders::{Written, stream};
 use crate::pool::Pool;
+use crate::purchase::{self, Checkout};
 use crate::report::Report;
-use crate::sale::{MARK_EVERY, Sale, Tally};
-use crate::seller;
-use crate::strategy::{self, Purchase};
+use crate::sale::{Sale, Tally};
+use crate::seller::{self, MARK_EVERY};
+use crate::server::OpenCount;
+use crate::stats::{Latency, Stats};
 use crate::trouble::Trouble;
 
 /// What every request thread shares.
 pub struct App {
     pub pool: Pool,
-    pub purchase: Purchase,
+    pub checkout: Checkout,
     /// The sale this server sells, and its name among the sellers.
     pub sale: Sale,
     pub replicas: Replicas,
@@ -31,6 +34,10 @@ pub struct App {
     pub report: Report,
     /// The names `Host` may hold (`--allowed-host`).
     pub hosts: Hosts,
+    /// How long purchases took.
+    pub latency: Latency,
+    /// The client connections open now, once the server serves.
+    pub connections: Arc<OpenCount>,
     /// The orders the writer counted in the database; none with `--orders off`.
     pub written: Option<Arc<Written>>,
 }
@@ -49,7 +56,15 @@ pub fn handle(app: &App, mut request: Request) {
         Route::Page => http::file(http::page()),
         Route::Static(file) => http::file(file),
         Route::Purchase => buy(app, &mut request),
-        Route::Stats => stats(app),
+        Route::Stats => match stats(app) {
+            Ok(stats) => http::json(200, &stats),
+            Err(trouble) => answer_trouble(&trouble, None),
+        },
+        // Prometheus's text format; a Redis that fails is a 503 here too.
+        Route::Metrics => match stats(app) {
+            Ok(stats) => http::metrics(stats.metrics(&app.latency)),
+            Err(trouble) => answer_trouble(&trouble, None),
+        },
         Route::Health => http::json(200, &json!({ "status": "ok" })),
         Route::Ready => ready(app),
         Route::NotFound => http::error(
@@ -76,7 +91,9 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
             return http::error(err.status, err.cause(), err);
         }
     };
-    let bought = app.purchase.buy(&app.pool, &user_id);
+    let asked = Instant::now();
+    let bought = app.checkout.buy(&app.pool, &user_id);
+    app.latency.record(asked.elapsed());
     app.report.purchase(&user_id, &bought);
     match bought {
         // Python: return jsonify(user_id=userid, response_num=...)
@@ -85,47 +102,52 @@ fn buy(app: &App, request: &mut Request) -> ResponseBox {
     }
 }
 
-/// `/seckill/stats`: the sale as Redis holds it, this server's counters,
-/// the opening, the orders (written, waiting, the oldest's age, the dead
-/// letters), and the queue for Redis (waiting now, the longest wait).
-fn stats(app: &App) -> ResponseBox {
+/// The figures of `/seckill/stats` and `/metrics`: the sale as Redis holds
+/// it, this server's counters, the opening, the orders (written, waiting,
+/// the oldest's age, the dead letters), and the queue for Redis.
+fn stats(app: &App) -> Result<Stats, Trouble> {
     let orders_on = app.written.is_some();
-    let read = on_redis(app, |con| {
+    let (sale, waiting) = on_redis(app, |con| {
         let tally = Tally::read(con)?.ok_or_else(|| Trouble::NoSale.no_sale_in(con))?;
         let waiting = orders_on.then(|| stream::waiting(con)).transpose()?;
         Ok((tally, waiting))
-    });
-    let (sale, waiting) = match read {
-        Ok(read) => read,
-        Err(trouble) => return answer_trouble(&trouble, None),
-    };
-    let mut stats = app.report.to_json(app.purchase.strategy.name(), &sale);
-    let opening = Opening::to_json(app.sale.opening.get().as_ref());
-    for field in ["opens_at", "opens_in_ms"] {
-        stats[field] = opening[field].clone();
-    }
+    })?;
+    let opening = app.sale.opening.get();
     // As the writer last counted them: a request never waits on the
     // database. Null until a first count; the age says when it is stale.
     let counted = app.written.as_ref().and_then(|written| written.read());
-    stats["orders_written"] = counted.map(|(count, _)| count).into();
-    stats["orders_counted_ms_ago"] = counted.map(|(_, age)| age.as_millis() as u64).into();
-    stats["orders_waiting"] = waiting.as_ref().map(|w| w.count).into();
-    stats["oldest_waiting_ms"] = waiting.as_ref().and_then(|w| w.oldest_ms).into();
-    stats["orders_dead"] = waiting.as_ref().map(|w| w.dead).into();
-    let (waiting_turn, longest) = app.pool.queue();
-    stats["waiting_for_redis"] = waiting_turn.into();
-    stats["longest_wait_ms"] = (longest.as_millis() as u64).into();
-    http::json(200, &stats)
+    let (waiting_for_redis, longest) = app.pool.queue();
+    Ok(Stats {
+        strategy: app.checkout.strategy.name(),
+        initial_stock: sale.initial,
+        remaining: sale.remaining,
+        winners: sale.winners,
+        counts: app.report.counted(),
+        opens_at: opening.as_ref().map(Opening::to_rfc3339),
+        opens_in_ms: opening
+            .as_ref()
+            .and_then(Opening::wait)
+            .map_or(0, |wait| wait.as_millis() as u64),
+        orders_written: counted.map(|(count, _)| count),
+        orders_counted_ms_ago: counted.map(|(_, age)| age.as_millis() as u64),
+        orders_waiting: waiting.as_ref().map(|w| w.count),
+        oldest_waiting_ms: waiting.as_ref().and_then(|w| w.oldest_ms),
+        orders_dead: waiting.as_ref().map(|w| w.dead),
+        waiting_for_redis,
+        longest_wait_ms: longest.as_millis() as u64,
+        redis_connections: app.pool.connections_open(),
+        open_connections: app.connections.get(),
+    })
 }
 
 /// `/readyz`: 200 when a purchase could be made and answered 1 now, else
 /// the 503 a purchase would get.
 fn ready(app: &App) -> ResponseBox {
     let orders = app.written.is_some();
-    let strategy = app.purchase.strategy;
+    let strategy = app.checkout.strategy;
     let sale = on_redis(app, |con| {
         seller::ready(con, &app.sale, app.replicas)?;
-        strategy::rights_kept(strategy, orders, app.replicas, con)
+        purchase::rights_kept(strategy, orders, app.replicas, con)
     });
     match sale {
         Ok(()) => http::json(200, &json!({ "status": "ready" })),

@@ -5,7 +5,8 @@
 use std::io::Cursor;
 
 use percent_encoding::percent_decode_str;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 use tiny_http::{Header, Method, Request, Response, ResponseBox, StatusCode};
 
 /// Where a request goes.
@@ -19,6 +20,8 @@ pub enum Route {
     Purchase,
     /// The sale and this server's answers so far, as JSON.
     Stats,
+    /// The same figures in Prometheus's text format.
+    Metrics,
     /// Liveness: answers without asking Redis.
     Health,
     /// Readiness: Redis answers and holds a sale.
@@ -49,6 +52,7 @@ pub fn route(method: &Method, target: &str) -> Route {
         "/seckill" => (Route::Page, READ_AND_BUY),
         "/seckill.html" => (Route::Page, READ),
         "/seckill/stats" => (Route::Stats, READ),
+        "/metrics" => (Route::Metrics, READ),
         "/healthz" => (Route::Health, READ),
         "/readyz" => (Route::Ready, READ),
         _ => match path.strip_prefix("/static/").and_then(find_file) {
@@ -119,8 +123,10 @@ pub fn header(name: &str, value: &str) -> Header {
 }
 
 /// A JSON answer. Python: jsonify(...)
-pub fn json(status: u16, value: &Value) -> ResponseBox {
-    Response::from_data(value.to_string())
+pub fn json(status: u16, value: &impl Serialize) -> ResponseBox {
+    let text =
+        serde_json::to_string(value).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"));
+    Response::from_data(text)
         .with_status_code(status)
         .with_header(header("Content-Type", "application/json"))
         // Live figures and one buyer's answer: no cache may keep them.
@@ -222,6 +228,17 @@ pub fn wrong_method(allow: &str) -> ResponseBox {
 pub fn closing() -> ResponseBox {
     let closing = error(503, Cause::Closing, "the sale is closing");
     closing.with_header(header("Connection", "close"))
+}
+
+/// Prometheus's text format (version 0.0.4).
+pub fn metrics(text: String) -> ResponseBox {
+    let answer = Response::from_data(text.into_bytes())
+        .with_header(header(
+            "Content-Type",
+            "text/plain; version=0.0.4; charset=utf-8",
+        ))
+        .with_header(header("Cache-Control", "no-store"));
+    answer.boxed()
 }
 
 pub fn redirect(location: &str) -> ResponseBox {

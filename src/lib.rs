@@ -65,11 +65,11 @@
 
 pub mod answer;
 pub mod beyond;
-pub mod config;
 pub mod form;
 pub mod handler;
 pub mod hosts;
 pub mod http;
+pub mod keys;
 pub mod lifecycle;
 pub mod opening;
 pub mod orders;
@@ -80,5 +80,5 @@ pub mod rights;
 pub mod sale;
 pub mod seller;
 pub mod server;
-pub mod strategy;
+pub mod stats;
 pub mod trouble;

@@ -12,15 +12,17 @@ use std::time::{Duration, Instant};
 use redis::{Commands, Connection};
 
 use crate::beyond::deadline::within;
-use crate::beyond::output::{print, print_report, span, warn};
+use crate::beyond::output::{print, print_report, span};
 use crate::beyond::replicas::Replicas;
 use crate::handler::App;
+use crate::keys;
 use crate::opening::{Opening, Opens};
 use crate::orders::database::{self, DEFAULT_ORDERS};
-use crate::orders::stream::{self, keys as order_keys};
+use crate::orders::stream;
 use crate::orders::{Database, Location, Writer, Written};
 use crate::pool::Redis;
-use crate::sale::{self, Ended, ReadError, Sale, Start, Tally, keys};
+use crate::sale::{self, Ended, ReadError, Sale, Start, Tally};
+use crate::seller;
 use crate::trouble::{self, Trouble};
 
 /// How to begin: `--join`, else a fresh sale of `stock` (`--stock`),
@@ -47,7 +49,7 @@ pub fn orders(
     joins: bool,
 ) -> Result<Option<Arc<Database>>, Box<dyn Error>> {
     let recorded: Option<String> = con
-        .get(order_keys::DATABASE)
+        .get(keys::ORDERS_DATABASE)
         .map_err(|err| redis.failed(err))?;
     let url = database::choose(recorded.as_deref(), given, joins)?;
     Ok(Database::open(&url)?.map(Arc::new))
@@ -100,16 +102,18 @@ fn open_or_join(
         opens: begin.opens,
         replace: begin.replace,
         orders: &orders,
+        mark_lasts: seller::MARK_LASTS,
+        mark_every: seller::MARK_EVERY,
     };
     let started = sale::start(con, &start, seller);
     match started.map_err(|err| redis.failed(err))? {
         Start::Started { sale, replaced } => {
             // The tutorial starts afresh each time; say what that replaced.
             if let Some(replaced) = replaced {
-                warn(format!(
-                    "seckill: replaced the sale in Redis ({replaced}); --join serves the sale \
+                tracing::warn!(
+                    "replaced the sale in Redis ({replaced}); --join serves the sale \
                      in Redis instead"
-                ));
+                );
             }
             Ok(sale)
         }
@@ -178,10 +182,10 @@ pub fn end(redis: &Redis, app: &App, drained: Option<bool>) -> Result<ExitCode, 
         }
         Ended::Replaced(by) => {
             let (ours, by) = (&sale.id, by.as_deref().unwrap_or("without an id"));
-            warn(format!(
-                "seckill: this server's sale ({ours}) was replaced in Redis by another ({by}, \
+            tracing::warn!(
+                "this server's sale ({ours}) was replaced in Redis by another ({by}, \
                  started with --replace): its winners are no longer there to print"
-            ));
+            );
             ExitCode::FAILURE
         }
         Ended::Gone => return Err(no_sale(redis)),
@@ -203,7 +207,7 @@ fn orders_line(written: &Written, winners: Option<usize>, drained: Option<bool>)
     let left = if drained == Some(false) {
         format!(
             "; the rest wait in the stream ({}) for the next writer",
-            order_keys::ORDERS
+            keys::ORDERS
         )
     } else {
         String::new()
@@ -255,7 +259,7 @@ pub fn audit(
     let tally = tally.ok_or_else(|| no_sale(redis))?;
     print_report(&tally, now);
     let mut wrong = tally.verdict().went_wrong();
-    let recorded: Option<String> = con.get(order_keys::DATABASE).map_err(failed)?;
+    let recorded: Option<String> = con.get(keys::ORDERS_DATABASE).map_err(failed)?;
     let url = given
         .or(recorded.as_deref())
         .unwrap_or(DEFAULT_ORDERS)
@@ -280,7 +284,7 @@ pub fn audit(
     let (at, waiting): ((u64, u64), u64) = redis::pipe()
         .atomic()
         .cmd("TIME")
-        .xlen(order_keys::ORDERS)
+        .xlen(keys::ORDERS)
         .query(con)
         .map_err(failed)?;
     let at_ms = at.0 * 1000 + at.1 / 1000;
@@ -362,7 +366,7 @@ pub fn write_orders(
     let writer = Writer::start(redis.clone(), database, name, replicas, None)?;
     print(format!(
         "seckill orders: writing the orders of {} at {} into {location}; Ctrl-C stops",
-        order_keys::ORDERS,
+        keys::ORDERS,
         redis.at
     ));
     let _ = stop.recv();
@@ -392,9 +396,7 @@ fn check_eviction(redis: &Redis, con: &mut Connection, allow: bool) -> Result<()
         redis.at
     );
     if allow {
-        warn(format!(
-            "seckill: {what}; selling anyway, as --allow-eviction asks"
-        ));
+        tracing::warn!("{what}; selling anyway, as --allow-eviction asks");
         return Ok(());
     }
     Err(format!(

@@ -1,31 +1,38 @@
 //! The seckill server, in the order of the Python script: connect to Redis,
 //! set up the sale, open the pool, serve, and print the winners at the end.
 
+mod config;
+
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use seckill::beyond::output::{self, OUTPUT_WAIT, print, warn};
+use config::{Command, Config};
+use seckill::beyond::logs;
+use seckill::beyond::output::{self, OUTPUT_WAIT, print};
 use seckill::beyond::renewal::Renewal;
-use seckill::config::{Command, Config};
 use seckill::handler::{self, App};
 use seckill::hosts::Hosts;
 use seckill::lifecycle::{self, ORDERS_WAIT};
 use seckill::orders::{Location, Writer};
 use seckill::pool::{Pool, Redis};
+use seckill::purchase::{self, Checkout};
 use seckill::report::Report;
-use seckill::sale::MARK_EVERY;
-use seckill::server;
-use seckill::strategy::{self, Purchase};
+use seckill::stats::Latency;
+use seckill::{seller, server};
 
 fn main() -> ExitCode {
     let config = Config::from_args();
-    let code = run(&config).unwrap_or_else(|err| {
-        warn(format!("seckill: {err}"));
-        ExitCode::FAILURE
-    });
+    // Diagnostics on stderr (RUST_LOG), until this is dropped at the end.
+    let logs = logs::start();
+    let ran = run(&config);
     output::finish(OUTPUT_WAIT);
-    code
+    // What was logged comes before the last word.
+    drop(logs);
+    ran.unwrap_or_else(|err| {
+        eprintln!("seckill: {err}");
+        ExitCode::FAILURE
+    })
 }
 
 fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
@@ -52,7 +59,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
         .as_ref()
         .map_or(Location::Off, |db| db.location.clone());
     let replicas = config.replicas();
-    strategy::prepare(
+    purchase::prepare(
         config.strategy,
         replicas,
         orders.is_some(),
@@ -61,7 +68,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
     )?;
 
     // Python: pyredis.set(name='commodity:num', value=500); pyredis.sadd('user:id', 'null')
-    let seller = server::seller_name(http.addr());
+    let seller = seller::name(http.addr());
     let sale = lifecycle::open(&redis, &mut con, &config.begin(), &seller, &location)?;
     drop(con); // the pool's connections serve from here on
 
@@ -70,7 +77,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
         .transpose()?;
     let app = Arc::new(App {
         pool,
-        purchase: Purchase::new(
+        checkout: Checkout::new(
             config.strategy,
             config.retries,
             replicas,
@@ -83,10 +90,14 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
         suffix_max: config.suffix_max,
         report: Report::new(config.quiet),
         hosts: Hosts::new(&config.allowed_host),
+        latency: Latency::default(),
+        connections: Arc::default(),
     });
     // Renewed while the server sells, so that a start elsewhere sees it.
     let renewing = Arc::clone(&app);
-    let renewal = Renewal::start("mark", MARK_EVERY, move || handler::renew_mark(&renewing))?;
+    let renewal = Renewal::start("mark", seller::MARK_EVERY, move || {
+        handler::renew_mark(&renewing)
+    })?;
 
     // Python: app.run(host='', port=5000), listening since the start
     let serving = Arc::clone(&app);
@@ -99,7 +110,7 @@ fn run(config: &Config) -> Result<ExitCode, Box<dyn Error>> {
         config.strategy.name(),
         redis.at
     ));
-    http.serve(config.stop_wait, move |request| {
+    http.serve(config.stop_wait, &app.connections, move |request| {
         handler::handle(&serving, request)
     })?;
     renewal.stop();

@@ -14,7 +14,6 @@ use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Local, NaiveTime, SecondsFormat, TimeZone, Timelike};
-use serde_json::{Value, json};
 
 /// When a fresh sale opens, as asked at start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,18 +50,6 @@ impl Opening {
     pub fn wait(&self) -> Option<Duration> {
         let left = self.at.saturating_duration_since(Instant::now());
         (!left.is_zero()).then_some(left)
-    }
-
-    /// The opening for `/seckill/stats`: when (RFC 3339, this machine's
-    /// time zone) and in how many ms (0 once open).
-    pub fn to_json(opening: Option<&Opening>) -> Value {
-        let opens_in_ms = opening
-            .and_then(Opening::wait)
-            .map_or(0, |w| w.as_millis() as u64);
-        json!({
-            "opens_at": opening.map(Opening::to_rfc3339),
-            "opens_in_ms": opens_in_ms,
-        })
     }
 
     /// When it opens, as RFC 3339 in this machine's time zone.
@@ -196,7 +183,5 @@ mod tests {
         assert!(wait <= Duration::from_millis(50));
         std::thread::sleep(Duration::from_millis(60));
         assert_eq!(opening.wait(), None);
-        assert_eq!(Opening::to_json(None)["opens_in_ms"], 0);
-        assert!(Opening::to_json(None)["opens_at"].is_null());
     }
 }

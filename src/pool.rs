@@ -411,6 +411,11 @@ impl Pool {
         Trouble::from(err)
     }
 
+    /// The connections to Redis open now.
+    pub fn connections_open(&self) -> u32 {
+        self.connections.state().connections
+    }
+
     /// How many requests wait for their turn now, and the longest any has
     /// waited so far.
     pub fn queue(&self) -> (usize, Duration) {

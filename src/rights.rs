@@ -6,8 +6,8 @@
 use redis::{Cmd, Connection};
 
 use crate::beyond::rights;
-use crate::orders::stream::{GROUP, keys as order_keys};
-use crate::sale::keys;
+use crate::keys;
+use crate::orders::stream::GROUP;
 
 /// What this server will ask of Redis: with `watch`, WATCH (the watch
 /// strategies); with `orders`, the stream's commands; with `replicas`, WAIT.
@@ -52,7 +52,7 @@ fn needed(orders: bool, replicas: bool) -> Vec<(String, Cmd)> {
         command("UNWATCH", &[]),
     ];
     if orders {
-        let (stream, group) = (order_keys::ORDERS, GROUP);
+        let (stream, group) = (keys::ORDERS, GROUP);
         needed.extend([
             command("XADD", &[stream, "*", "user", "x"]),
             command("XGROUP", &["CREATE", stream, group, "0", "MKSTREAM"]),
@@ -67,8 +67,8 @@ fn needed(orders: bool, replicas: bool) -> Vec<(String, Cmd)> {
             command("XLEN", &[stream]),
             command("XRANGE", &[stream, "-", "+", "COUNT", "1"]),
             command("TYPE", &[stream]),
-            command("XADD", &[order_keys::DEAD, "*", "why", "x"]),
-            command("SET", &[order_keys::DATABASE, "x"]),
+            command("XADD", &[keys::ORDERS_DEAD, "*", "why", "x"]),
+            command("SET", &[keys::ORDERS_DATABASE, "x"]),
         ]);
     }
     if replicas {

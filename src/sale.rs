@@ -8,45 +8,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::{Connection, RedisError, Script};
 
-use crate::beyond::output::warn;
+use crate::keys;
 use crate::opening::{Opening, Opens, Schedule};
-use crate::orders::stream::keys as order_keys;
-
-/// The Redis keys of a sale: the only place their names are written.
-pub mod keys {
-    /// The stock left. Python: `pyredis.set(name='commodity:num', value=500)`.
-    pub const STOCK: &str = "commodity:num";
-
-    /// The set of user ids that bought. Python: `pyredis.sadd('user:id', 'null')`.
-    pub const WINNERS: &str = "user:id";
-
-    /// The member the tutorial puts in `user:id` at start; it is not a winner.
-    pub const PLACEHOLDER: &str = "null";
-
-    /// The stock the sale started with, so an audit can tell sold from
-    /// oversold after the server is gone. The Python only printed it.
-    pub const INITIAL_STOCK: &str = "commodity:initial";
-
-    /// The id of the sale in Redis, new at each start: a server sells only
-    /// the sale it started or joined, never one that replaced it.
-    pub const SALE_ID: &str = "commodity:sale";
-
-    /// The servers selling the sale, each with the time its mark lapses
-    /// (ms, by Redis's clock): a server renews its mark while it runs, so a
-    /// fresh start can tell that others still sell.
-    pub const SELLERS: &str = "commodity:sellers";
-
-    /// When the sale opens, in ms since 1970 by Redis's clock; none when
-    /// it opened at its start.
-    pub const OPENS_AT: &str = "commodity:opens";
-}
-
-/// How long a server's mark lasts unless renewed; a stopped server removes
-/// its mark, a killed one's lapses after this.
-pub const MARK_LASTS: Duration = Duration::from_secs(3);
-
-/// How often a running server renews its mark.
-pub const MARK_EVERY: Duration = Duration::from_secs(1);
 
 /// A figure Redis cannot count with: `commodity:num` set by hand to `7.5`,
 /// `1e3` or ` 100`. Redis's DECR refuses it, so no purchase can be made.
@@ -142,12 +105,15 @@ static START: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("star
 
 /// A fresh sale as asked: its stock (`--stock`), its opening, whether it
 /// replaces one others still sell (`--replace`), and where its orders go
-/// (`orders`, as `Location` names it), recorded with it.
+/// (`orders`, as `Location` names it), recorded with it; and how this
+/// server's mark on it lasts and is renewed (`seller`).
 pub struct Begin<'a> {
     pub stock: u32,
     pub opens: Opens,
     pub replace: bool,
     pub orders: &'a str,
+    pub mark_lasts: Duration,
+    pub mark_every: Duration,
 }
 
 /// Starts a fresh sale, as the Python does at import time:
@@ -162,6 +128,8 @@ pub fn start(con: &mut Connection, begin: &Begin, seller: &str) -> Result<Start,
         opens,
         replace,
         orders,
+        mark_lasts,
+        mark_every,
     } = *begin;
     let sale = Sale {
         id: new_sale_id(),
@@ -184,11 +152,11 @@ pub fn start(con: &mut Connection, begin: &Begin, seller: &str) -> Result<Start,
                 .key(keys::SALE_ID)
                 .key(keys::SELLERS)
                 .key(keys::OPENS_AT)
-                .key(order_keys::DATABASE)
+                .key(keys::ORDERS_DATABASE)
                 .arg(stock)
                 .arg(&sale.id)
                 .arg(&sale.seller)
-                .arg(MARK_LASTS.as_millis() as u64)
+                .arg(mark_lasts.as_millis() as u64)
                 .arg(if replace { "replace" } else { "" })
                 .arg(keys::PLACEHOLDER)
                 .arg(&opens)
@@ -213,23 +181,23 @@ pub fn start(con: &mut Connection, begin: &Begin, seller: &str) -> Result<Start,
             )
             .collect();
         if let (true, Some((name, left))) = (first_seen.is_empty(), others.first()) {
-            warn(format!(
-                "seckill: another seckill sells the sale in Redis ({name}); waiting up to \
+            tracing::warn!(
+                "another seckill sells the sale in Redis ({name}); waiting up to \
                  {:.1} s to see whether it still does",
                 left.as_secs_f64()
-            ));
+            );
             first_seen = others
                 .iter()
                 .map(|(n, left)| (n.clone(), now + *left))
                 .collect();
         }
         // A mark that lapses later than it first would was renewed: that
-        // server runs. Renewals come every MARK_EVERY; a third of it is
+        // server runs. Renewals come every `mark_every`; a third of it is
         // room for the round trips.
         let renewed = others.iter().any(|(name, left)| {
             let lapses = now + *left;
             let first = first_seen.iter().find(|(seen, _)| seen == name);
-            first.is_none_or(|(_, at)| lapses > *at + MARK_EVERY / 3)
+            first.is_none_or(|(_, at)| lapses > *at + mark_every / 3)
         });
         if renewed {
             return Ok(Start::OthersSell(others));
@@ -274,7 +242,7 @@ pub fn join(con: &mut Connection, seller: &str, orders: &str) -> Result<Option<S
         .arg("NX")
         .ignore()
         .cmd("SET")
-        .arg(order_keys::DATABASE)
+        .arg(keys::ORDERS_DATABASE)
         .arg(orders)
         .arg("NX")
         .ignore()

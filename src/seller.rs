@@ -3,14 +3,35 @@
 //! tell that the sale is being sold (`sale::start`); and the test behind
 //! /readyz: can Redis take a sale of this server's now?
 
+use std::net::SocketAddr;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use redis::{Connection, Script};
 
 use crate::beyond::replicas::Replicas;
+use crate::keys;
 use crate::opening::Opening;
-use crate::sale::{MARK_LASTS, Sale, keys, whole_number};
+use crate::sale::{Sale, whole_number};
 use crate::trouble::Trouble;
+
+/// How long a server's mark lasts unless renewed; a stopped server removes
+/// its mark, a killed one's lapses after this.
+pub const MARK_LASTS: Duration = Duration::from_secs(3);
+
+/// How often a running server renews its mark.
+pub const MARK_EVERY: Duration = Duration::from_secs(1);
+
+/// This server's name among the servers selling a sale: where it listens,
+/// its process id and its machine, so a refused start can say who sells.
+pub fn name(addr: SocketAddr) -> String {
+    let pid = std::process::id();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    match host.trim() {
+        "" => format!("{addr} pid {pid}"),
+        host => format!("{addr} pid {pid} on {host}"),
+    }
+}
 
 /// Renews the mark and reads the stock, in one step.
 static MARK: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("mark.lua")));

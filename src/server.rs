@@ -13,14 +13,14 @@
 
 use std::io;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 use tiny_http::{Request, Server};
 
-use crate::beyond::output::{print, span, warn};
+use crate::beyond::output::{print, span};
 use crate::http;
 
 /// Connections the kernel queues before the server accepts them. With std's
@@ -80,6 +80,7 @@ impl Listening {
     pub fn serve(
         self,
         stop_wait: Duration,
+        open: &OpenCount,
         handle: impl Fn(Request) + Send + Sync + 'static,
     ) -> Result<(), String> {
         let Listening {
@@ -101,10 +102,13 @@ impl Listening {
         let server = Server::from_listener_with_handler(listener, None, limits, answer)
             .map_err(|err| format!("cannot serve: {err}"))?;
         let server = Arc::new(server);
+        let _ = open.0.set(Arc::downgrade(&server));
         let (wake, signalled) = (Arc::downgrade(&server), Arc::clone(&stopping));
         ctrlc::set_handler(move || {
             if signalled.swap(true, Ordering::SeqCst) {
-                warn("seckill: a second Ctrl-C: stopping at once; the report may be cut short");
+                eprintln!(
+                    "seckill: a second Ctrl-C: stopping at once; the report may be cut short"
+                );
                 crate::beyond::output::finish(Duration::from_millis(200));
                 std::process::exit(130);
             }
@@ -127,6 +131,17 @@ impl Listening {
     }
 }
 
+/// The client connections open, once the server serves: for `/metrics`.
+#[derive(Default)]
+pub struct OpenCount(OnceLock<Weak<Server>>);
+
+impl OpenCount {
+    pub fn get(&self) -> Option<usize> {
+        let server = self.0.get()?.upgrade()?;
+        Some(server.num_connections())
+    }
+}
+
 /// Counts a request in flight until dropped, also when its handler panics.
 struct InFlight<'a>(&'a AtomicUsize);
 
@@ -140,17 +155,6 @@ impl<'a> InFlight<'a> {
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// This server's name among the servers selling a sale: where it listens,
-/// its process id and its machine, so a refused start can say who sells.
-pub fn seller_name(addr: SocketAddr) -> String {
-    let pid = std::process::id();
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    match host.trim() {
-        "" => format!("{addr} pid {pid}"),
-        host => format!("{addr} pid {pid} on {host}"),
     }
 }
 
@@ -259,9 +263,9 @@ fn stop(server: &Server, socket: &Socket, in_flight: &AtomicUsize, stop_wait: Du
     }
     let left = count();
     if left > 0 {
-        warn(format!(
-            "seckill: {left} requests still in flight after {wait}; reporting without their answers"
-        ));
+        tracing::warn!(
+            "{left} requests still in flight after {wait}; reporting without their answers"
+        );
     }
 }
 

@@ -11,7 +11,8 @@ use redis::RedisError;
 use crate::beyond::output::span;
 use crate::beyond::replicas::Unconfirmed;
 use crate::http::Cause;
-use crate::sale::{BadStock, ReadError, keys};
+use crate::keys;
+use crate::sale::{BadStock, ReadError};
 
 /// The next step when Redis went away, said the same everywhere: a Redis
 /// started again with its data brings the sale back.
@@ -53,7 +54,7 @@ impl From<Unconfirmed> for Trouble {
     }
 }
 
-/// The error codes of the Lua scripts (src/purchase.lua, src/mark.lua).
+/// The error codes of the Lua scripts (src/purchase/purchase.lua, src/mark.lua).
 const REPLACED: &str = "REPLACED";
 const BAD_STOCK: &str = "BADSTOCK";
 

@@ -339,7 +339,7 @@ fn lua_loads_its_script_again_after_redis_forgets_it() {
     let sha: String = redis::cmd("EVAL")
         .arg("return redis.sha1hex(ARGV[1])")
         .arg(0)
-        .arg(include_str!("../src/purchase.lua"))
+        .arg(include_str!("../src/purchase/purchase.lua"))
         .query(&mut con)
         .unwrap();
     let loaded: Vec<bool> = redis::cmd("SCRIPT")

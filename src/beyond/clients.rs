@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use redis::Connection;
 
-use super::output::warn_timed;
-
 /// What Redis answers a connection beyond its `maxclients`.
 pub const MAXCLIENTS_REACHED: &str = "max number of clients reached";
 
@@ -38,9 +36,7 @@ impl Refusals {
         if let Some(full) = clients_full(con)
             && !self.told.swap(true, Ordering::Relaxed)
         {
-            warn_timed(format!(
-                "{full}; this server sells on its {open} connections"
-            ));
+            tracing::warn!("{full}; this server sells on its {open} connections");
         }
     }
 }

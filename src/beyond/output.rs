@@ -1,5 +1,7 @@
-//! The output of the server: lines for stdout and stderr, written by a
-//! thread of their own so that no request waits for a terminal or a pipe.
+//! What the server prints on stdout, as the Python prints: a line per
+//! purchase and the winners at the end, written by a thread of their own so
+//! that no request waits for a terminal or a pipe. (Diagnostics go to
+//! stderr through `tracing`: `logs`.)
 
 use std::fmt::Display;
 use std::io::{self, BufWriter, Write};
@@ -7,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, LazyLock};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Lines that may wait for stdout or stderr; a log line beyond is dropped.
 pub const LINES_WAITING: usize = 10_000;
@@ -25,17 +27,6 @@ pub fn print(line: impl Display) {
     STDOUT.line(line.to_string(), None);
 }
 
-/// Prints a line on stderr, as `print` does on stdout.
-pub fn warn(line: impl Display) {
-    STDERR.line(line.to_string(), None);
-}
-
-/// Prints `seckill: {event} ({time of day})` on stderr: when an outage
-/// began and ended, so a class can time a failover from the log.
-pub fn warn_timed(event: impl Display) {
-    warn(format!("seckill: {event} ({})", time_of_day()));
-}
-
 /// Prints a line of the report or the audit: it waits for room rather than
 /// being dropped, up to `OUTPUT_WAIT` after `since`.
 pub fn print_report(line: impl Display, since: Instant) {
@@ -46,7 +37,6 @@ pub fn print_report(line: impl Display, since: Instant) {
 pub fn finish(wait: Duration) {
     let deadline = Instant::now() + wait;
     STDOUT.written_by(deadline);
-    STDERR.written_by(deadline);
 }
 
 /// A wait as the server's words say it: "1 s", "400 ms".
@@ -59,7 +49,6 @@ pub fn span(wait: Duration) -> String {
 }
 
 static STDOUT: LazyLock<Output> = LazyLock::new(|| Output::start(io::stdout()));
-static STDERR: LazyLock<Output> = LazyLock::new(|| Output::start(io::stderr()));
 
 /// Lines for stdout or stderr, written by a thread of their own. A request
 /// never waits for a terminal or a pipe that is not read (`seckill | less`,
@@ -138,14 +127,4 @@ impl Output {
             thread::sleep(Duration::from_millis(1));
         }
     }
-}
-
-/// The time of day, as `07:40:02.371 UTC`.
-fn time_of_day() -> String {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let ms = since_epoch.as_millis() % (24 * 3600 * 1000);
-    let (h, m, s) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
-    format!("{h:02}:{m:02}:{s:02}.{:03} UTC", ms % 1000)
 }

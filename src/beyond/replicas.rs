@@ -5,8 +5,6 @@
 
 use redis::{Connection, RedisResult};
 
-use super::output::warn;
-
 /// A sale made on the master that too few replicas confirmed: a failover
 /// now could lose it.
 #[derive(Debug)]
@@ -73,7 +71,7 @@ impl Replicas {
         }
         let connected = connected_replicas(con)?;
         if connected < self.wanted {
-            warn(format!("seckill: {}", self.too_few(connected)));
+            tracing::warn!("{}", self.too_few(connected));
         }
         Ok(())
     }

@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use redis::{Client, Connection, ConnectionAddr, ConnectionInfo, RedisError, RedisResult, Role};
 
-use super::output;
-
 /// The sentinels of `--sentinel`, and the master they watch as `--master`.
 pub struct Sentinels {
     sentinels: Vec<Client>,
@@ -103,9 +101,7 @@ impl Sentinels {
         if named.as_ref() != Some(master) {
             let (host, port) = master;
             if named.is_some() {
-                output::warn_timed(format!(
-                    "the sentinels name {host}:{port} as the master now"
-                ));
+                tracing::warn!("the sentinels name {host}:{port} as the master now");
             }
             *named = Some(master.clone());
         }

@@ -14,12 +14,14 @@
 //! | --- | --- |
 //! | `stream.rs` | the Redis side: the stream's keys, an order's fields, the group's reads |
 //! | `writer.rs` | the thread that writes the stream into the database and counts what it holds |
-//! | `database.rs` | where orders go (`--orders`), named without a password; what a store does |
+//! | `database.rs` | where orders go (`--orders`), named without a password |
+//! | `store.rs` | what a store does, and the SQL both share |
 //! | `sqlite.rs`, `postgres.rs` | the two stores |
 
 pub mod database;
 pub mod postgres;
 pub mod sqlite;
+pub mod store;
 pub mod stream;
 pub mod writer;
 

@@ -17,9 +17,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::NoTls;
 
 use super::Order;
-use super::database::{BUYERS, COUNT, DB_POOL, DB_WAIT, INSERT, SCHEMA, Store};
+use super::store::{BUYERS, COUNT, DB_POOL, DB_WAIT, INSERT, SCHEMA, Store};
 use crate::beyond::deadline::within;
-use crate::beyond::output::{span, warn};
+use crate::beyond::output::span;
 use crate::beyond::redact::redact;
 
 /// How long a database cut off by the network may keep a connection: TCP
@@ -113,15 +113,15 @@ impl Postgres {
             Some(Err(err)) if err.as_db_error().is_some() => {
                 return Err(format!("--orders {location}: {}", postgres.words(&err)));
             }
-            Some(Err(err)) => warn(format!(
-                "seckill: --orders {location}: {}; orders wait in the stream until it answers",
+            Some(Err(err)) => tracing::warn!(
+                "--orders {location}: {}; orders wait in the stream until it answers",
                 postgres.words(&err)
-            )),
-            None => warn(format!(
-                "seckill: --orders {location}: no answer within {}; orders wait in the stream \
+            ),
+            None => tracing::warn!(
+                "--orders {location}: no answer within {}; orders wait in the stream \
                  until it answers",
                 span(DB_WAIT * 2)
-            )),
+            ),
         }
         Ok((postgres, location))
     }

@@ -12,8 +12,7 @@ use r2d2::ManageConnection;
 use rusqlite::{Connection, OpenFlags};
 
 use super::Order;
-use super::database::{BUYERS, COUNT, DB_POOL, DB_WAIT, INSERT, SCHEMA, Store};
-use crate::beyond::output::warn;
+use super::store::{BUYERS, COUNT, DB_POOL, DB_WAIT, INSERT, SCHEMA, Store};
 
 /// Orders in the SQLite file at `path`.
 pub struct Sqlite {
@@ -89,9 +88,7 @@ impl Sqlite {
         if let Err(err) = manager.connect() {
             // Locked by another program: an outage, not a mistake.
             if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) {
-                warn(format!(
-                    "seckill: {shown}: {err}; orders wait in the stream until it can be written"
-                ));
+                tracing::warn!("{shown}: {err}; orders wait in the stream until it can be written");
             } else {
                 return Err(format!("{shown}: cannot write there: {err}"));
             }

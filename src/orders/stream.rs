@@ -9,25 +9,12 @@ use redis::streams::{
 use redis::{Connection, Pipeline, RedisResult, Value};
 
 use super::Order;
-
-/// The Redis keys of the orders: the only place their names are written.
-pub mod keys {
-    /// The orders waiting to be written to the database: a Redis Stream,
-    /// each entry added in the same step as its sale.
-    pub const ORDERS: &str = "seckill:orders";
-
-    /// Entries of `ORDERS` that held no order, with why.
-    pub const DEAD: &str = "seckill:orders:dead";
-
-    /// Where the orders of the sale in Redis go (`--orders`, named without
-    /// its password, or `off`): set with the sale, read by the servers that
-    /// join it, `seckill orders` and `--audit`.
-    pub const DATABASE: &str = "seckill:orders:database";
-}
+use crate::keys;
 
 /// The fields of an order's entry, in the order they are written: the
 /// user, the sale, the stock left after it and the server that sold it.
-/// src/purchase.lua writes the same (tests/orders.rs holds the two side by side).
+/// src/purchase/purchase.lua writes the same (tests/orders_kept.rs holds the
+/// two side by side).
 pub const FIELDS: [&str; 4] = ["user", "sale", "left", "seller"];
 
 /// The consumer group of the order writers: each entry goes to one of them.
@@ -67,7 +54,7 @@ pub fn bury_order(
     why: &str,
 ) -> RedisResult<()> {
     let mut pipe = redis::pipe();
-    add_to(&mut pipe, keys::DEAD, sale, seller, user, left);
+    add_to(&mut pipe, keys::ORDERS_DEAD, sale, seller, user, left);
     pipe.arg("why").arg(why);
     pipe.exec(con)
 }
@@ -208,7 +195,7 @@ pub fn bury(con: &mut Connection, entry: &StreamId, why: &str) -> RedisResult<()
         }
     }
     let mut add = redis::cmd("XADD");
-    add.arg(keys::DEAD).arg("*");
+    add.arg(keys::ORDERS_DEAD).arg("*");
     for (name, value) in fields {
         add.arg(name).arg(value);
     }
@@ -259,7 +246,7 @@ pub fn waiting(con: &mut Connection) -> RedisResult<Waiting> {
         .arg(1)
         .cmd("TIME")
         .cmd("XLEN")
-        .arg(keys::DEAD)
+        .arg(keys::ORDERS_DEAD)
         .query(con)?;
     let now = seconds * 1000 + micros / 1000;
     let oldest_ms = first

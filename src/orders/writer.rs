@@ -13,10 +13,11 @@ use redis::Connection;
 use redis::streams::StreamId;
 
 use super::database::Database;
-use super::stream::{self, keys};
-use crate::beyond::output::{span, warn_timed};
+use super::stream;
+use crate::beyond::output::span;
 use crate::beyond::renewal::Renewal;
 use crate::beyond::replicas::Replicas;
+use crate::keys;
 use crate::pool::Redis;
 
 /// How long a read of the stream waits for new entries.
@@ -165,13 +166,13 @@ fn watch_the_database(database: &Database, written: &Arc<Written>) -> std::io::R
     let told = Cell::new(false);
     Renewal::start("orders-watch", WATCH_EVERY, move || {
         match written.waited() {
-            Some(waited) if waited >= STALLED && !told.replace(true) => warn_timed(format!(
+            Some(waited) if waited >= STALLED && !told.replace(true) => tracing::warn!(
                 "the database of orders ({location}) has not answered for {}: is it frozen, \
                  or cut off by the network? Orders wait in the stream",
                 span(STALLED)
-            )),
+            ),
             None if told.replace(false) => {
-                warn_timed(format!("the database of orders ({location}) answers again"));
+                tracing::info!("the database of orders ({location}) answers again");
             }
             _ => {}
         }
@@ -256,7 +257,7 @@ impl Work {
         match ready {
             Ok(con) => {
                 if self.redis_down.replace(false) {
-                    warn_timed("the order writer reaches Redis again");
+                    tracing::info!("the order writer reaches Redis again");
                 }
                 Some(con)
             }
@@ -278,10 +279,10 @@ impl Work {
 
     fn redis_failed(&self, err: &str) {
         if !self.redis_down.replace(true) {
-            warn_timed(format!(
+            tracing::warn!(
                 "the order writer lost Redis ({err}); trying again every {} ms",
                 RETRY.as_millis()
-            ));
+            );
         }
         thread::sleep(RETRY);
     }
@@ -295,11 +296,11 @@ impl Work {
             match stream::order_of(entry) {
                 Ok(order) => orders.push(order),
                 Err(why) => {
-                    warn_timed(format!(
+                    tracing::warn!(
                         "stream entry {} holds no order ({why}); moved to {}",
                         entry.id,
-                        keys::DEAD
-                    ));
+                        keys::ORDERS_DEAD
+                    );
                     if let Err(err) = stream::bury(con, entry, &why) {
                         self.redis_failed(&err.to_string());
                         return true;
@@ -322,27 +323,36 @@ impl Work {
         };
         if let Err(unconfirmed) = confirmed {
             if !self.unreplicated.replace(true) {
-                warn_timed(format!(
+                tracing::warn!(
                     "orders wait to be written until the replicas have them: {}",
                     unconfirmed.what
-                ));
+                );
             }
             return false;
         }
         if self.unreplicated.replace(false) {
-            warn_timed("the replicas have the orders again; writing them");
+            tracing::info!("the replicas have the orders again; writing them");
         }
-        if let Err(err) = self.written.waiting_for(|| self.database.write(&orders)) {
+        let started = Instant::now();
+        let written = self.written.waiting_for(|| self.database.write(&orders));
+        if let Ok(new) = &written {
+            tracing::debug!(
+                "wrote a batch of {} orders ({new} new) in {:?}",
+                orders.len(),
+                started.elapsed()
+            );
+        }
+        if let Err(err) = written {
             if !self.database_down.replace(true) {
-                warn_timed(format!(
+                tracing::warn!(
                     "cannot write orders to the database ({err}); they wait in the stream \
                      and are written once it is back"
-                ));
+                );
             }
             return false;
         }
         if self.database_down.replace(false) {
-            warn_timed("orders are written to the database again");
+            tracing::info!("orders are written to the database again");
         }
         if let Err(err) = stream::done(con, &ids) {
             // Written but not acknowledged: written again later, inserting nothing.

@@ -1,5 +1,5 @@
 //! seckill's Lua purchase on the usual async stack: axum on tokio, one
-//! multiplexed Redis connection, the same script (src/purchase.lua) and the
+//! multiplexed Redis connection, the same script (src/purchase/purchase.lua) and the
 //! same answers, for `scripts/bench.sh --references`. It sets up its own
 //! sale of STOCK at start, as seckill does, and prints no line per purchase.
 //!   axum-lua ADDR REDIS_URL STOCK SUFFIX_MAX
@@ -50,7 +50,7 @@ async fn main() {
         .exec_async(&mut redis)
         .await
         .expect("cannot set up the sale");
-    let script = Script::new(include_str!("../../../src/purchase.lua"));
+    let script = Script::new(include_str!("../../../src/purchase/purchase.lua"));
     let sale = Arc::new(Sale {
         redis,
         script,

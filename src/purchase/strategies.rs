@@ -8,9 +8,9 @@ use std::sync::LazyLock;
 use redis::{Connection, RedisError, RedisResult, Script, Value};
 
 use crate::answer::{Answer, Outcome};
-use crate::beyond::output::warn_timed;
-use crate::orders::stream::{self, keys as order_keys};
-use crate::sale::{keys, whole_number};
+use crate::keys;
+use crate::orders::stream;
+use crate::sale::whole_number;
 use crate::trouble::Trouble;
 
 /// The sale a purchase is made in: its id, this server's name, and
@@ -36,14 +36,14 @@ impl Selling {
         let why = why.to_string();
         let buried = stream::bury_order(con, (&self.id, &self.seller), user_id, left, &why);
         let to = if buried.is_ok() {
-            order_keys::DEAD
+            keys::ORDERS_DEAD
         } else {
             "nowhere"
         };
-        warn_timed(format!(
+        tracing::warn!(
             "the order of {user_id} was refused by Redis ({why}); the sale stands, and the \
              order went to {to}"
-        ));
+        );
     }
 }
 
@@ -187,7 +187,7 @@ pub fn lua(con: &mut Connection, sale: &Selling, user_id: &str) -> Result<Answer
         .key(keys::STOCK)
         .key(keys::WINNERS)
         .key(keys::SALE_ID)
-        .key(order_keys::ORDERS)
+        .key(keys::ORDERS)
         .arg(user_id)
         .arg(&sale.id)
         .arg(&sale.seller)

@@ -1,7 +1,12 @@
-//! How a purchase is made (`--strategy`), and what every purchase goes
-//! through around the strategy's own commands: the opening, watch-retry's
-//! turn to race, a connection of the pool, and the replicas' confirmation.
-//! The four strategies themselves are side by side in `purchase`.
+//! A purchase: how it is made (`--strategy`), and what every purchase goes
+//! through around the strategy's own commands (the opening, watch-retry's
+//! turn to race, a connection of the pool, the replicas' confirmation) at
+//! the `Checkout`. The four strategies themselves, the lesson, are side by
+//! side in `strategies.rs`, and the fourth in `purchase.lua`. A new way to
+//! buy is a variant of `Strategy`, a function in `strategies.rs`, and its
+//! arm in `Checkout::make`: this folder and its tests.
+
+pub mod strategies;
 
 use std::sync::Arc;
 
@@ -13,10 +18,10 @@ use crate::beyond::permits::Permits;
 use crate::beyond::replicas::Replicas;
 use crate::opening::{Opening, Schedule};
 use crate::pool::{Pool, Redis};
-use crate::purchase::{self, Selling, lua, naive, watch, watch_retry};
 use crate::rights;
 use crate::sale::Sale;
 use crate::trouble::Trouble;
+use strategies::{Selling, lua, naive, watch, watch_retry};
 
 /// How a purchase is made: `--strategy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -32,14 +37,11 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// The name `--strategy` takes and `/seckill/stats` shows.
-    pub fn name(self) -> &'static str {
-        match self {
-            Strategy::Naive => "naive",
-            Strategy::Watch => "watch",
-            Strategy::WatchRetry => "watch-retry",
-            Strategy::Lua => "lua",
-        }
+    /// The name `--strategy` takes and `/seckill/stats` shows: clap's, made
+    /// from the variant's.
+    pub fn name(self) -> String {
+        let value = self.to_possible_value();
+        value.map_or_else(String::new, |value| value.get_name().to_string())
     }
 }
 
@@ -52,8 +54,9 @@ pub const DEFAULT_RETRIES: u32 = 100;
 /// two races on average and the unlucky many in a row.
 pub const RACERS_AT_ONCE: usize = 4;
 
-/// The strategy of this server, and what it needs.
-pub struct Purchase {
+/// Where this server's purchases are made: its strategy, and what it
+/// needs.
+pub struct Checkout {
     pub strategy: Strategy,
     retries: u32,
     /// watch-retry's turns to race.
@@ -83,7 +86,7 @@ pub fn prepare(
         return Err(format!("Redis at {}: {missing}", redis.at).into());
     }
     if strategy == Strategy::Lua {
-        purchase::load_script(con).map_err(failed)?;
+        strategies::load_script(con).map_err(failed)?;
     }
     Ok(replicas.warn_if_too_few(con).map_err(failed)?)
 }
@@ -103,7 +106,7 @@ pub fn rights_kept(
     }
 }
 
-impl Purchase {
+impl Checkout {
     /// Purchases for the sale `sale`, made the way of `strategy`.
     /// With `orders`, each sale adds its order to the stream in the same step.
     pub fn new(
@@ -112,8 +115,8 @@ impl Purchase {
         replicas: Replicas,
         sale: &Sale,
         orders: bool,
-    ) -> Purchase {
-        Purchase {
+    ) -> Checkout {
+        Checkout {
             strategy,
             retries,
             racers: Permits::new(RACERS_AT_ONCE),
