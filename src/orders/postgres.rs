@@ -17,10 +17,16 @@ use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::NoTls;
 
 use super::Order;
-use super::store::{BUYERS, COUNT, DB_POOL, DB_WAIT, INSERT, SCHEMA, Store};
+use super::store::{BUYERS, COUNT, DB_POOL, DB_WAIT, SCHEMA, Store};
 use crate::beyond::deadline::within;
 use crate::beyond::output::span;
 use crate::beyond::redact::redact;
+
+/// A batch of orders in one statement, each column an array; an order
+/// already there is left as it is.
+const INSERT_ALL: &str = "INSERT INTO seckill_orders (sale, user_id, stock_left, seller, entry)
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[])
+    ON CONFLICT DO NOTHING";
 
 /// How long a database cut off by the network may keep a connection: TCP
 /// keepalives after this idle time, and written data unacknowledged for
@@ -155,23 +161,26 @@ impl Store for Postgres {
         let words = |err: postgres::Error| self.words(&err);
         let mut con = self.connection()?;
         let mut tx = con.transaction().map_err(words)?;
-        let insert = match tx.prepare(INSERT) {
+        let insert = match tx.prepare(INSERT_ALL) {
             Ok(insert) => insert,
             // A table dropped by hand comes back.
             Err(err) if err.code() == Some(&SqlState::UNDEFINED_TABLE) => {
                 drop(tx);
                 con.batch_execute(SCHEMA).map_err(words)?;
                 tx = con.transaction().map_err(words)?;
-                tx.prepare(INSERT).map_err(words)?
+                tx.prepare(INSERT_ALL).map_err(words)?
             }
             Err(err) => return Err(words(err)),
         };
-        let mut new = 0;
-        for o in orders {
-            let row: [&(dyn postgres::types::ToSql + Sync); 5] =
-                [&o.sale, &o.user, &o.left, &o.seller, &o.entry];
-            new += tx.execute(&insert, &row).map_err(words)?;
-        }
+        // The batch in one statement, a column an array: one round trip
+        // for its 500 orders, where a row each took 500.
+        let column = |field: fn(&Order) -> String| orders.iter().map(field).collect::<Vec<_>>();
+        let (sales, users) = (column(|o| o.sale.clone()), column(|o| o.user.clone()));
+        let (sellers, entries) = (column(|o| o.seller.clone()), column(|o| o.entry.clone()));
+        let lefts: Vec<i64> = orders.iter().map(|o| o.left).collect();
+        let row: [&(dyn postgres::types::ToSql + Sync); 5] =
+            [&sales, &users, &lefts, &sellers, &entries];
+        let new = tx.execute(&insert, &row).map_err(words)?;
         tx.commit().map_err(words)?;
         Ok(new)
     }
