@@ -20,7 +20,7 @@ bench_options 3 "$@"
 need redis-server redis-server
 need ab apache2-utils
 need wrk wrk
-private_run bench
+private_run bench-seckill
 form=application/x-www-form-urlencoded
 big_stock=$((requests * 10))
 

@@ -9,7 +9,7 @@ use seckill::beyond::replicas::Replicas;
 use seckill::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
 use seckill::lifecycle::Begin;
 use seckill::opening::{self, Opens};
-use seckill::pool::{IO_TIMEOUT, POOL_AT_START, POOL_SIZE};
+use seckill::pool::{IO_TIMEOUT, POOL_AT_START, POOL_IDLE_CLOSE, POOL_SIZE};
 use seckill::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy};
 use seckill::seller::{MARK_EVERY, MARK_LASTS};
 
@@ -280,6 +280,7 @@ fn fixed_limits() -> String {
     let reply = span(IO_TIMEOUT);
     let output = OUTPUT_WAIT.as_secs();
     let (mark_every, mark_lasts) = (MARK_EVERY.as_secs(), MARK_LASTS.as_secs());
+    let pool_idle = POOL_IDLE_CLOSE.as_secs();
     format!(
         "Limits without a flag:\n  \
          a request line of {line} bytes (414 beyond); a header line of {header} bytes, {headers} \
@@ -288,9 +289,9 @@ fn fixed_limits() -> String {
          chunked), an id of {MAX_ID_BYTES} bytes;\n  \
          an unread rest of a body up to {drain} bytes is read and thrown away, a larger one \
          closes the connection;\n  \
-         {POOL_AT_START} Redis connections opened at start, more as the load needs them \
-         (--redis-connections), each taken in turn (--turn-wait); {reply} for each reply of \
-         Redis;\n  \
+         {POOL_AT_START} Redis connections opened at start, more as the load needs them, one \
+         at a time (--redis-connections), each taken in turn (--turn-wait), and closed after \
+         {pool_idle} s unused; {reply} for each reply of Redis;\n  \
          watch-retry lets {RACERS_AT_ONCE} buyers race at once; the others wait their turn \
          within the same --turn-wait;\n  \
          a server's mark on the sale it sells is renewed every {mark_every} s and lasts \

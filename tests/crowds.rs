@@ -121,3 +121,43 @@ fn a_crowd_beyond_the_open_files_limit_is_refused_and_served_after() {
     });
     assert_eq!(common::buy(server.addr, "after").status, 200);
 }
+
+/// The connections Redis counts, less the test's own.
+fn redis_clients_but_this(con: &mut redis::Connection) -> usize {
+    let info: String = redis::cmd("INFO").arg("clients").query(con).unwrap();
+    let count = info
+        .lines()
+        .find_map(|line| line.strip_prefix("connected_clients:"))
+        .expect("INFO clients names connected_clients");
+    count.trim().parse::<usize>().unwrap() - 1
+}
+
+#[test]
+fn the_pool_grows_as_the_load_needs_and_shrinks_when_idle() {
+    let redis = Redis::start();
+    let server = Seckill::start(&redis, &["--quiet", "--strategy", "lua"]);
+    let url = format!("http://{}/seckill", server.addr);
+    let postfile = concat!(env!("CARGO_MANIFEST_DIR"), "/postfile");
+    {
+        let _alone = ONE_LOAD_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let report = ab(&[
+            "-k", "-n", "4000", "-c", "50", "-p", postfile, "-T", FORM, &url,
+        ]);
+        assert_ab_clean_at(&report, 4000, &server);
+    }
+    // 50 requests in flight need about 50 connections, whatever the
+    // pool's maximum (256).
+    let mut con = redis.con();
+    let after_load = redis_clients_but_this(&mut con);
+    assert!(
+        after_load <= 60,
+        "ab -k -c 50 left {after_load} connections to Redis open:\n{}",
+        server.stderr()
+    );
+    // Idle connections close after 20 s; r2d2 looks every 30 s.
+    common::wait_for_within("the idle pool to close", Duration::from_secs(90), || {
+        redis_clients_but_this(&mut con) <= 4
+    });
+}

@@ -5,6 +5,7 @@
 pub mod checks;
 pub mod clients;
 pub mod deadline;
+pub mod growth;
 pub mod logs;
 pub mod outage;
 pub mod output;

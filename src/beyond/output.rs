@@ -23,8 +23,8 @@ pub const OUTPUT_WAIT: Duration = Duration::from_secs(5);
 
 /// Prints a line on stdout (the Python's `print`), unless `LINES_WAITING` lines wait already: then
 /// it is dropped, and counted.
-pub fn print(line: impl Display) {
-    STDOUT.line(line.to_string(), None);
+pub fn print(line: String) {
+    STDOUT.line(line, None);
 }
 
 /// Prints a line of the report or the audit: it waits for room rather than

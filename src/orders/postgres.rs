@@ -17,7 +17,7 @@ use r2d2_postgres::PostgresConnectionManager;
 use r2d2_postgres::postgres::NoTls;
 
 use super::Order;
-use super::store::{BUYERS, COUNT, DB_POOL, DB_WAIT, SCHEMA, Store};
+use super::store::{BUYERS, COUNT, DB_WAIT, SCHEMA, Store, pool_of};
 use crate::beyond::deadline::within;
 use crate::beyond::output::span;
 use crate::beyond::redact::redact;
@@ -100,11 +100,7 @@ impl Postgres {
             ));
         let probe = PostgresConnectionManager::new(config.clone(), NoTls);
         let postgres = Postgres {
-            pool: r2d2::Pool::builder()
-                .max_size(DB_POOL)
-                .min_idle(Some(0))
-                .connection_timeout(DB_WAIT)
-                .build_unchecked(PostgresConnectionManager::new(config, NoTls)),
+            pool: pool_of(PostgresConnectionManager::new(config, NoTls)),
             user,
         };
         // A database frozen whole would hold the start for ever.

@@ -32,8 +32,18 @@ pub const BUYERS: &str = "SELECT user_id, entry FROM seckill_orders WHERE sale =
 /// file may be waited for, before the writer tries again later.
 pub const DB_WAIT: Duration = Duration::from_secs(2);
 
-/// Connections the writer and the audit share.
-pub const DB_POOL: u32 = 4;
+/// The pool of connections the writer and the audit share: at most four,
+/// none kept open once idle for 20 s (r2d2 looks every 30 s), so a database
+/// sees them go within a minute of the sale's end.
+pub fn pool_of<M: r2d2::ManageConnection>(manager: M) -> r2d2::Pool<M> {
+    r2d2::Pool::builder()
+        .max_size(4)
+        .min_idle(Some(0))
+        .idle_timeout(Some(Duration::from_secs(20)))
+        .connection_timeout(DB_WAIT)
+        .test_on_check_out(true)
+        .build_unchecked(manager)
+}
 
 /// What a database of orders does; SQLite and PostgreSQL each in a file.
 pub trait Store: Send + Sync {

@@ -80,13 +80,34 @@ pub fn read(con: &mut Connection, consumer: &str, block_ms: usize) -> RedisResul
     let own = StreamReadOptions::default()
         .group(GROUP, consumer)
         .count(BATCH);
-    let reply: StreamReadReply = con_read(con, &["0"], &own)?;
-    let pending = entries(reply);
+    let pending = read_pending(con, consumer)?;
     if !pending.is_empty() {
         return Ok(pending);
     }
     let new = own.block(block_ms);
     Ok(entries(con_read(con, &[">"], &new)?))
+}
+
+/// New entries only, waiting up to `block_ms` for some: while nothing this
+/// consumer was given is left unacknowledged, a round trip less a batch.
+pub fn read_new(
+    con: &mut Connection,
+    consumer: &str,
+    block_ms: usize,
+) -> RedisResult<Vec<StreamId>> {
+    let new = StreamReadOptions::default()
+        .group(GROUP, consumer)
+        .count(BATCH)
+        .block(block_ms);
+    Ok(entries(con_read(con, &[">"], &new)?))
+}
+
+/// Entries this consumer was given and has not acknowledged.
+fn read_pending(con: &mut Connection, consumer: &str) -> RedisResult<Vec<StreamId>> {
+    let own = StreamReadOptions::default()
+        .group(GROUP, consumer)
+        .count(BATCH);
+    Ok(entries(con_read(con, &["0"], &own)?))
 }
 
 fn con_read(

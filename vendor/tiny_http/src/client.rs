@@ -1,16 +1,13 @@
-use ascii::AsciiString;
-
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
 use std::io::{BufRead, BufReader, BufWriter, ErrorKind};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
-use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 
 use crate::common::{HTTPVersion, Method};
-use crate::util::{json_error, ConnectionState, RefinedTcpStream};
+use crate::util::{json_error, Answered, ConnectionState, RefinedTcpStream};
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
 use crate::{Limits, Request};
 
@@ -44,8 +41,10 @@ pub struct ClientConnection {
     requests_read: usize,
     head_bytes: usize,
     head_started: bool,
+    // seckill patch: the line of the head being read, its buffer reused.
+    line: Vec<u8>,
     // seckill patch: told when the request handed on last is answered.
-    answered: (Sender<()>, Receiver<()>),
+    answered: Answered,
     answer_pending: bool,
 }
 
@@ -78,13 +77,16 @@ enum ReadError {
 
 impl ClientConnection {
     /// Creates a new `ClientConnection` that takes ownership of the `TcpStream`.
+    /// seckill patch: `peer` is the address `accept` gave (None for a Unix
+    /// socket): asking the socket again was a system call a connection.
     pub(crate) fn new(
         write_socket: RefinedTcpStream,
-        mut read_socket: RefinedTcpStream,
+        read_socket: RefinedTcpStream,
+        peer: Option<SocketAddr>,
         limits: Arc<Limits>,
         state: Arc<ConnectionState>,
     ) -> ClientConnection {
-        let remote_addr = read_socket.peer_addr();
+        let remote_addr = Ok(peer);
         let secure = read_socket.secure();
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
@@ -102,7 +104,8 @@ impl ClientConnection {
             requests_read: 0,
             head_bytes: 0,
             head_started: false,
-            answered: channel(),
+            line: Vec::with_capacity(128),
+            answered: Answered::default(),
             answer_pending: false,
         }
     }
@@ -118,12 +121,12 @@ impl ClientConnection {
     ///  at the first byte of the new line.
     /// seckill patch: the line may be at most `max` bytes (else `too_long`),
     /// and the whole head at most `max_head`: both grew without end.
-    fn read_next_line(
-        &mut self,
-        max: usize,
-        too_long: ReadError,
-    ) -> Result<AsciiString, ReadError> {
-        let mut buf = Vec::with_capacity(64);
+    /// seckill patch: into `self.line`, ASCII once this returns Ok, and
+    /// reused from line to line: a new buffer for each took six allocations
+    /// a request.
+    fn read_next_line(&mut self, max: usize, too_long: ReadError) -> Result<(), ReadError> {
+        let buf = &mut self.line;
+        buf.clear();
 
         // seckill patch: the bytes are taken from the reader's buffer a
         // slice at a time, not one `read` each: that chain of calls for each
@@ -187,12 +190,21 @@ impl ClientConnection {
                 // seckill patch: a control character (a NUL, a bare CR) but a
                 // tab is no part of a head (RFC 9110 5.5): answered 400, as is
                 // a byte that is not ASCII; the connection was closed unanswered.
-                if buf.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
+                if buf
+                    .iter()
+                    .any(|&b| (b < b' ' && b != b'\t') || b == 0x7f || !b.is_ascii())
+                {
                     return Err(ReadError::NotAscii);
                 }
-                return AsciiString::from_ascii(buf).map_err(|_| ReadError::NotAscii);
+                return Ok(());
             }
         }
+    }
+
+    /// The line `read_next_line` read last.
+    fn line_str(&self) -> &str {
+        // ASCII: `read_next_line` refused any other byte.
+        std::str::from_utf8(&self.line).unwrap_or_default()
     }
 
     /// Reads a request from the stream.
@@ -218,17 +230,15 @@ impl ClientConnection {
             // reading the request line
             let (method, path, version) = {
                 let max = self.limits.max_request_line;
-                let mut line = self.read_next_line(max, ReadError::RequestLineTooLong)?;
+                self.read_next_line(max, ReadError::RequestLineTooLong)?;
                 // seckill patch: empty lines before the request line are
                 // skipped (RFC 9112 2.2: an old client's CRLF after a body);
                 // `max_head` bounds them. They were answered 400.
-                while line.is_empty() {
-                    line = self.read_next_line(max, ReadError::RequestLineTooLong)?;
+                while self.line.is_empty() {
+                    self.read_next_line(max, ReadError::RequestLineTooLong)?;
                 }
 
-                parse_request_line(
-                    line.as_str().trim(), // TODO: remove this conversion
-                )?
+                parse_request_line(self.line_str().trim())?
             };
 
             // getting all headers
@@ -236,8 +246,7 @@ impl ClientConnection {
                 let mut headers: Vec<crate::Header> = Vec::new();
                 loop {
                     let max = self.limits.max_header_line;
-                    let line = self
-                        .read_next_line(max, ReadError::HeadTooLarge(version.clone()))
+                    self.read_next_line(max, ReadError::HeadTooLarge(version.clone()))
                         .map_err(|err| match err {
                             ReadError::HeadTooLarge(_) => ReadError::HeadTooLarge(version.clone()),
                             ReadError::ReadIoError(err) if err.kind() == ErrorKind::TimedOut => {
@@ -246,14 +255,13 @@ impl ClientConnection {
                             other => other,
                         })?;
 
-                    if line.is_empty() {
+                    if self.line.is_empty() {
                         break;
                     };
                     if headers.len() == self.limits.max_headers {
                         return Err(ReadError::HeadTooLarge(version));
                     }
-                    headers.push(match FromStr::from_str(line.as_str().trim()) {
-                        // TODO: remove this conversion
+                    headers.push(match FromStr::from_str(self.line_str().trim()) {
                         Ok(h) => h,
                         _ => return Err(ReadError::WrongHeader(version)),
                     });
@@ -364,7 +372,7 @@ impl Iterator for ClientConnection {
         // that pipelined without reading the answers made a thread per
         // request, thousands of them. (HTTPS connections wait in lib.rs.)
         if self.answer_pending && !self.secure {
-            let _ = self.answered.1.recv();
+            self.answered.wait();
         }
         if self.state.is_closing() {
             rq.abandon();
@@ -379,7 +387,7 @@ impl Iterator for ClientConnection {
 
         // returning the request
         self.answer_pending = true;
-        Some(rq.with_notify_sender(self.answered.0.clone()))
+        Some(rq.with_notify_sender(self.answered.clone()))
     }
 }
 
@@ -513,5 +521,20 @@ mod test {
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
         assert!(super::parse_request_line("GET / HTTP/1.1 extra").is_err());
         assert!(super::parse_request_line("GET  / HTTP/1.1").is_err());
+    }
+
+    /// seckill patch 31: the address a request tells is its client's, as
+    /// `accept` gave it.
+    #[test]
+    fn a_request_tells_its_clients_address() {
+        use std::io::Write;
+        let server = crate::Server::http("127.0.0.1:0").unwrap();
+        let addr = server.server_addr().to_ip().unwrap();
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let request = server.recv().unwrap();
+        assert_eq!(request.remote_addr(), Some(&client.local_addr().unwrap()));
     }
 }

@@ -102,7 +102,6 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -524,7 +523,7 @@ pub(crate) fn admit(
             let (limits, shared) = (limits.clone(), Arc::clone(&sock));
             let make = move || {
                 let (read, write) = RefinedTcpStream::new(shared, state.clone());
-                ClientConnection::new(write, read, limits, state)
+                ClientConnection::new(write, read, peer, limits, state)
             };
             Some((Box::new(make), Some(sock)))
         }
@@ -534,7 +533,7 @@ pub(crate) fn admit(
             // if an error occurs, we just close the socket and resume listening
             let sock = ssl.accept(sock).ok()?;
             let (read, write) = RefinedTcpStream::new(sock, state.clone());
-            let client = ClientConnection::new(write, read, limits.clone(), state);
+            let client = ClientConnection::new(write, read, peer, limits.clone(), state);
             Some((Box::new(move || client), None))
         }
         #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
@@ -566,13 +565,12 @@ pub(crate) fn serve_connection(
         }
     } else if client.secure() {
         // Synchronization is needed for HTTPS requests to avoid a deadlock
-        let (sender, receiver) = mpsc::channel();
+        // seckill patch: each request waits for the last one's answer (a
+        // request dropped unanswered tells it too, answered 500).
+        let answered = util::Answered::default();
         for rq in client {
-            messages.push(rq.with_notify_sender(sender.clone()).into());
-            // seckill patch: stop, rather than panic, if no answer comes.
-            if receiver.recv().is_err() {
-                break;
-            }
+            messages.push(rq.with_notify_sender(answered.clone()).into());
+            answered.wait();
         }
     } else {
         for rq in client {

@@ -5,10 +5,9 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use crate::util::{ChunkedBody, ConnectionState, EqualReader, FusedReader};
+use crate::util::{Answered, ChunkedBody, ConnectionState, EqualReader, FusedReader};
 use crate::{HTTPVersion, Header, Limits, Method, Response, StatusCode};
 
 /// Represents an HTTP request made by a client.
@@ -73,7 +72,7 @@ pub struct Request {
     must_send_continue: bool,
 
     // If Some, a message must be sent after responding
-    notify_when_responded: Option<Sender<()>>,
+    notify_when_responded: Option<Answered>,
 
     // seckill patch: whether the connection is kept after the answer, and
     // what it shares with its thread (see `respond_impl`).
@@ -86,7 +85,7 @@ pub struct Request {
 }
 
 struct NotifyOnDrop<R> {
-    sender: Sender<()>,
+    sender: Answered,
     inner: R,
 }
 
@@ -106,7 +105,7 @@ impl<R: Write> Write for NotifyOnDrop<R> {
 impl<R> Drop for NotifyOnDrop<R> {
     fn drop(&mut self) {
         // seckill patch: `.ok()`, not `.unwrap()`: the receiver may be gone.
-        self.sender.send(()).ok();
+        self.sender.tell();
     }
 }
 
@@ -511,7 +510,7 @@ impl Request {
         let res = self.respond_impl(response);
         if let Some(sender) = self.notify_when_responded.take() {
             // seckill patch: `.ok()`; the receiver may be gone.
-            sender.send(()).ok();
+            sender.tell();
         }
         res
     }
@@ -584,7 +583,7 @@ impl Request {
         })
     }
 
-    pub(crate) fn with_notify_sender(mut self, sender: Sender<()>) -> Self {
+    pub(crate) fn with_notify_sender(mut self, sender: Answered) -> Self {
         self.notify_when_responded = Some(sender);
         self
     }
@@ -607,7 +606,7 @@ impl Drop for Request {
             let _ = self.respond_impl(response); // ignoring any potential error
             if let Some(sender) = self.notify_when_responded.take() {
                 // seckill patch: `.ok()`; the receiver may be gone.
-                sender.send(()).ok();
+                sender.tell();
             }
         }
     }

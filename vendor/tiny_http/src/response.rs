@@ -73,17 +73,18 @@ impl FromStr for TransferEncoding {
     }
 }
 
-/// Builds a Date: header with the current date.
-fn build_date_header() -> Header {
-    let d = HttpDate::from(SystemTime::now());
-    Header::from_bytes(&b"Date"[..], &d.to_string().into_bytes()[..]).unwrap()
-}
+/// A header's name and value, written as they are.
+type Pair<'a> = Option<(&'a str, &'a str)>;
 
+/// seckill patch: the headers tiny_http adds (`front`, before the
+/// response's own, and `back`, after them) are written from the stack: as
+/// `Header`s, with the `Date` formatted into a `String`, they took ten
+/// allocations a response.
 fn write_message_header<W>(
     mut writer: W,
     http_version: &HTTPVersion,
     status_code: &StatusCode,
-    headers: &[Header],
+    (front, headers, back): (&[Pair<'_>], &[Header], &[Pair<'_>]),
 ) -> IoResult<()>
 where
     W: Write,
@@ -104,10 +105,14 @@ where
     )?;
 
     // writing headers
-    for header in headers.iter() {
-        head.extend_from_slice(header.field.as_str().as_ref());
+    let own = headers
+        .iter()
+        .map(|header| (header.field.as_str().as_str(), header.value.as_str()));
+    let all = front.iter().flatten().copied().chain(own);
+    for (field, value) in all.chain(back.iter().flatten().copied()) {
+        head.extend_from_slice(field.as_bytes());
         head.extend_from_slice(b": ");
-        head.extend_from_slice(header.value.as_str().as_ref());
+        head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
 
@@ -378,10 +383,7 @@ where
         upgrade: Option<&str>,
         connection: Option<&str>,
     ) -> IoResult<()> {
-        if let (Some(connection), None) = (connection, upgrade) {
-            let header = Header::from_bytes(&b"Connection"[..], connection.as_bytes());
-            self.headers.extend(header);
-        }
+        let connection = connection.filter(|_| upgrade.is_none());
         let mut transfer_encoding = Some(choose_transfer_encoding(
             self.status_code,
             request_headers,
@@ -391,31 +393,30 @@ where
             self.chunked_threshold(),
         ));
 
-        // add `Date` if not in the headers
-        if !self.headers.iter().any(|h| h.field.equiv("Date")) {
-            self.headers.insert(0, build_date_header());
-        }
+        // add `Date` if not in the headers (29 bytes: "Sun, 06 Nov 1994 08:49:37 GMT")
+        let mut date = [0u8; 29];
+        let date = match self.headers.iter().any(|h| h.field.equiv("Date")) {
+            true => None,
+            false => {
+                let now = HttpDate::from(SystemTime::now());
+                write!(&mut date[..], "{now}")?;
+                Some(("Date", std::str::from_utf8(&date).unwrap_or_default()))
+            }
+        };
 
         // add `Server` if not in the headers
-        if !self.headers.iter().any(|h| h.field.equiv("Server")) {
-            self.headers.insert(
-                0,
-                Header::from_bytes(&b"Server"[..], &b"tiny-http (Rust)"[..]).unwrap(),
-            );
-        }
+        let server = match self.headers.iter().any(|h| h.field.equiv("Server")) {
+            true => None,
+            false => Some(("Server", "tiny-http (Rust)")),
+        };
 
         // handling upgrade
-        if let Some(upgrade) = upgrade {
-            self.headers.insert(
-                0,
-                Header::from_bytes(&b"Upgrade"[..], upgrade.as_bytes()).unwrap(),
-            );
-            self.headers.insert(
-                0,
-                Header::from_bytes(&b"Connection"[..], &b"upgrade"[..]).unwrap(),
-            );
+        let upgrade = upgrade.map(|upgrade| ("Upgrade", upgrade));
+        if upgrade.is_some() {
             transfer_encoding = None;
         }
+        let upgrading = upgrade.map(|_| ("Connection", "upgrade"));
+        let front = [upgrading, upgrade, server, date];
 
         // if the transfer encoding is identity, the content length must be known ; therefore if
         // we don't know it, we buffer the entire response first here
@@ -441,36 +442,35 @@ where
             };
 
         // preparing headers for transfer
-        match transfer_encoding {
-            Some(TransferEncoding::Chunked) => self
-                .headers
-                .push(Header::from_bytes(&b"Transfer-Encoding"[..], &b"chunked"[..]).unwrap()),
+        let mut length = [0u8; 20];
+        let transfer = match transfer_encoding {
+            Some(TransferEncoding::Chunked) => Some(("Transfer-Encoding", "chunked")),
 
             // seckill patch: a 1xx or 204 has no body, so no Content-Length either.
-            Some(TransferEncoding::Identity) if matches!(self.status_code.0, 100..=199 | 204) => {}
+            Some(TransferEncoding::Identity) if matches!(self.status_code.0, 100..=199 | 204) => {
+                None
+            }
 
             Some(TransferEncoding::Identity) => {
                 assert!(data_length.is_some());
                 let data_length = data_length.unwrap();
-
-                self.headers.push(
-                    Header::from_bytes(
-                        &b"Content-Length"[..],
-                        format!("{}", data_length).as_bytes(),
-                    )
-                    .unwrap(),
-                )
+                let mut digits = &mut length[..];
+                write!(digits, "{data_length}")?;
+                let written = 20 - digits.len();
+                let digits = std::str::from_utf8(&length[..written]).unwrap_or_default();
+                Some(("Content-Length", digits))
             }
 
-            _ => (),
+            _ => None,
         };
 
         // sending headers
+        let back = [connection.map(|value| ("Connection", value)), transfer];
         write_message_header(
             writer.by_ref(),
             &http_version,
             &self.status_code,
-            &self.headers,
+            (&front, &self.headers, &back),
         )?;
 
         // sending the body

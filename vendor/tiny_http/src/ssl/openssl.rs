@@ -15,10 +15,6 @@ pub(crate) struct SplitOpenSslStream(Arc<Mutex<OpenSslStream>>);
 
 // These struct methods form the implict contract for swappable TLS implementations
 impl SplitOpenSslStream {
-    pub(crate) fn peer_addr(&mut self) -> std::io::Result<Option<SocketAddr>> {
-        self.0.lock().unwrap().inner.get_mut().peer_addr()
-    }
-
     pub(crate) fn shutdown(&mut self, how: Shutdown) -> std::io::Result<()> {
         self.0.lock().unwrap().inner.get_mut().shutdown(how)
     }

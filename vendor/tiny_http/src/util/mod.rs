@@ -1,3 +1,5 @@
+// seckill patch: a request answered, told to its connection.
+pub(crate) use self::answered::Answered;
 pub use self::chunked_body::ChunkedBody;
 pub(crate) use self::connection_state::{timed_out, ConnectionState, OpenConnections};
 pub use self::custom_stream::CustomStream;
@@ -17,6 +19,7 @@ pub(crate) use self::workers::Workers;
 
 use std::str::FromStr;
 
+mod answered;
 mod chunked_body;
 mod connection_state;
 mod custom_stream;

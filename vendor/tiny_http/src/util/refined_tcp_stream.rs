@@ -1,6 +1,6 @@
 use std::io::Result as IoResult;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,14 +64,6 @@ impl Stream {
         }
     }
 
-    fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
-        match self {
-            Stream::Http(tcp_stream) => tcp_stream.peer_addr(),
-            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-            Stream::Https(ssl_stream) => ssl_stream.peer_addr(),
-        }
-    }
-
     fn shutdown(&mut self, how: Shutdown) -> IoResult<()> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.shutdown(how),
@@ -111,7 +103,9 @@ impl Write for Stream {
 
 pub struct RefinedTcpStream {
     stream: Stream,
-    close_read: bool,
+    // seckill patch: only the writing half shuts its side (the FIN) when it
+    // drops. The reading half shut its own too: no packet, and a system
+    // call a connection that mostly failed, the client having closed.
     close_write: bool,
     // seckill patch: the reading half reads no later than the connection's
     // deadline (head, body or idle wait). Reads had no time limit at all.
@@ -132,14 +126,12 @@ impl RefinedTcpStream {
 
         let read = RefinedTcpStream {
             stream: read,
-            close_read: true,
             close_write: false,
             state: Some(state),
         };
 
         let write = RefinedTcpStream {
             stream: write,
-            close_read: false,
             close_write: true,
             state: None,
         };
@@ -152,18 +144,10 @@ impl RefinedTcpStream {
     pub(crate) fn secure(&self) -> bool {
         self.stream.secure()
     }
-
-    pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
-        self.stream.peer_addr()
-    }
 }
 
 impl Drop for RefinedTcpStream {
     fn drop(&mut self) {
-        if self.close_read {
-            self.stream.shutdown(Shutdown::Read).ok();
-        }
-
         if self.close_write {
             self.stream.shutdown(Shutdown::Write).ok();
         }

@@ -219,14 +219,16 @@ where
 /// instructions (callgrind).
 fn handoff<T>() -> (Give<T>, Take<T>) {
     let shared = Arc::new(Handoff {
-        slot: Mutex::new(Slot::Empty),
+        slot: Mutex::new((Slot::Empty, false)),
         ready: Condvar::new(),
     });
     (Give(Arc::clone(&shared)), Take(shared))
 }
 
+/// seckill patch: the slot, and whether the taker waits on `ready`: std's
+/// `notify_one` is a system call even with no one to wake, three a request.
 struct Handoff<T> {
-    slot: Mutex<Slot<T>>,
+    slot: Mutex<(Slot<T>, bool)>,
     ready: Condvar,
 }
 
@@ -245,17 +247,22 @@ struct Take<T>(Arc<Handoff<T>>);
 
 impl<T> Give<T> {
     fn give(self, value: T) {
-        *lock(&self.0.slot) = Slot::Full(value);
-        self.0.ready.notify_one();
+        let mut slot = lock(&self.0.slot);
+        slot.0 = Slot::Full(value);
+        if slot.1 {
+            self.0.ready.notify_one();
+        }
     }
 }
 
 impl<T> Drop for Give<T> {
     fn drop(&mut self) {
         let mut slot = lock(&self.0.slot);
-        if matches!(*slot, Slot::Empty) {
-            *slot = Slot::Done;
-            self.0.ready.notify_one();
+        if matches!(slot.0, Slot::Empty) {
+            slot.0 = Slot::Done;
+            if slot.1 {
+                self.0.ready.notify_one();
+            }
         }
     }
 }
@@ -265,14 +272,16 @@ impl<T> Take<T> {
     /// was taken already.
     fn take(&self) -> Option<T> {
         let mut slot = lock(&self.0.slot);
-        while matches!(*slot, Slot::Empty) {
+        while matches!(slot.0, Slot::Empty) {
+            slot.1 = true;
             slot = self
                 .0
                 .ready
                 .wait(slot)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        match mem::replace(&mut *slot, Slot::Done) {
+        slot.1 = false;
+        match mem::replace(&mut slot.0, Slot::Done) {
             Slot::Full(value) => Some(value),
             _ => None,
         }
