@@ -50,18 +50,7 @@ fn metrics_tell_what_the_stats_and_redis_hold() {
             .get(name)
             .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
     };
-    for outcome in [
-        "requests",
-        "success",
-        "sold_out",
-        "repeat",
-        "conflicts",
-        "errors",
-        "busy",
-        "maybe_sold",
-        "unreplicated",
-        "not_open",
-    ] {
+    for outcome in common::OUTCOMES {
         let name = format!("seckill_purchases_total{{outcome=\"{outcome}\"}}");
         assert_eq!(metric(&name), stats[outcome].as_f64().unwrap(), "{outcome}");
     }

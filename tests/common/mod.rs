@@ -24,6 +24,20 @@ pub use client::*;
 pub use redis_server::Redis;
 pub use server::{NOBODY, Seckill, limit_open_files};
 
+/// The counters of purchases by outcome, as `/seckill/stats` names them.
+pub const OUTCOMES: [&str; 10] = [
+    "requests",
+    "success",
+    "sold_out",
+    "repeat",
+    "conflicts",
+    "errors",
+    "busy",
+    "maybe_sold",
+    "unreplicated",
+    "not_open",
+];
+
 /// Polls `done` for up to 10 s.
 pub fn wait_for(what: &str, done: impl FnMut() -> bool) {
     wait_for_within(what, Duration::from_secs(10), done);

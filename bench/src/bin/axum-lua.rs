@@ -1,6 +1,6 @@
 //! seckill's Lua purchase on the usual async stack: axum on tokio, one
 //! multiplexed Redis connection, the same script (src/purchase/purchase.lua) and the
-//! same answers, for `scripts/bench.sh --references`. It sets up its own
+//! same answers, for `scripts/bench-references.sh`. It sets up its own
 //! sale of STOCK at start, as seckill does, and prints no line per purchase.
 //!   axum-lua ADDR REDIS_URL STOCK SUFFIX_MAX
 
@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use redis::Script;
 use redis::aio::MultiplexedConnection;
+use seckill_references::new_sale;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,13 +41,7 @@ async fn main() {
         .await
         .expect("cannot reach Redis");
     let id = format!("reference-{}", fastrand::u32(..));
-    redis::pipe()
-        .atomic()
-        .set("commodity:num", stock)
-        .set("commodity:initial", stock)
-        .del("user:id")
-        .sadd("user:id", "null")
-        .set("commodity:sale", &id)
+    new_sale(stock, &id)
         .exec_async(&mut redis)
         .await
         .expect("cannot set up the sale");
@@ -58,7 +53,10 @@ async fn main() {
         suffix_max,
     });
     let app = Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
         .route("/seckill", post(buy))
         .with_state(sale);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -83,9 +81,15 @@ async fn buy(State(sale): State<Arc<Sale>>, Form(form): Form<Buy>) -> (StatusCod
     match reply {
         Ok(Some(answer)) => {
             let code = answer.first().copied().unwrap_or(0);
-            (StatusCode::OK, Json(json!({ "user_id": user_id, "response_num": code })))
+            (
+                StatusCode::OK,
+                Json(json!({ "user_id": user_id, "response_num": code })),
+            )
         }
-        Ok(None) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "no sale" }))),
+        Ok(None) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": "no sale" })),
+        ),
         Err(err) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "error": err.to_string() })),

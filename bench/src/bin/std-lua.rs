@@ -6,11 +6,12 @@
 //! sale of STOCK at start, as seckill does.
 //!   std-lua ADDR REDIS_URL STOCK SUFFIX_MAX
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::thread;
 
 use redis::{Connection, Script};
+use seckill_references::{new_sale, serve};
 
 const THREADS: usize = 64;
 
@@ -29,13 +30,7 @@ fn main() {
     let client = redis::Client::open(url).expect("REDIS_URL");
     let mut con = client.get_connection().expect("cannot reach Redis");
     let id = format!("reference-{}", fastrand::u32(..));
-    redis::pipe()
-        .atomic()
-        .set("commodity:num", stock)
-        .set("commodity:initial", stock)
-        .del("user:id")
-        .sadd("user:id", "null")
-        .set("commodity:sale", &id)
+    new_sale(stock, &id)
         .exec(&mut con)
         .expect("cannot set up the sale");
     let sale = Sale {
@@ -51,56 +46,26 @@ fn main() {
             let (listener, sale) = (&listener, &sale);
             scope.spawn(move || {
                 while let Ok((stream, _)) = listener.accept() {
-                    let _ = serve(stream, &mut con, sale);
+                    let _ = serve(stream, |head, body, out| {
+                        out.write_all(answer(head, body, &mut con, sale).as_bytes())
+                    });
                 }
             });
         }
     });
 }
 
-/// Answers each request of a connection until it closes; keeps it open for
-/// HTTP/1.1 unless asked to close (wrk), closes it for HTTP/1.0 (ab).
-fn serve(mut stream: TcpStream, con: &mut Connection, sale: &Sale) -> std::io::Result<()> {
-    let mut buf = [0; 4096];
-    let mut filled = 0;
-    loop {
-        let read = stream.read(&mut buf[filled..])?;
-        if read == 0 {
-            return Ok(());
-        }
-        filled += read;
-        while let Some(end) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let length: usize = head
-                .lines()
-                .find_map(|line| line.strip_prefix("content-length:"))
-                .and_then(|n| n.trim().parse().ok())
-                .unwrap_or(0);
-            let whole = end + 4 + length;
-            if filled < whole {
-                break;
-            }
-            let body = String::from_utf8_lossy(&buf[end + 4..whole]).into_owned();
-            let answer = if head.starts_with("post /seckill") {
-                buy(con, sale, &body)
-            } else {
-                "{\"status\":\"ok\"}".to_string()
-            };
-            let reply = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-                answer.len()
-            );
-            stream.write_all(reply.as_bytes())?;
-            if head.contains("http/1.0") || head.contains("connection: close") {
-                return Ok(());
-            }
-            buf.copy_within(whole..filled, 0);
-            filled -= whole;
-        }
-        if filled == buf.len() {
-            return Ok(());
-        }
-    }
+/// The reply to one request: a purchase, or /healthz's.
+fn answer(head: &str, body: &[u8], con: &mut Connection, sale: &Sale) -> String {
+    let answer = if head.starts_with("post /seckill") {
+        buy(con, sale, &String::from_utf8_lossy(body))
+    } else {
+        "{\"status\":\"ok\"}".to_string()
+    };
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+        answer.len()
+    )
 }
 
 fn buy(con: &mut Connection, sale: &Sale, body: &str) -> String {
