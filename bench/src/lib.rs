@@ -17,6 +17,21 @@ pub fn new_sale(stock: u64, id: &str) -> redis::Pipeline {
     pipe
 }
 
+/// seckill's Lua purchase (src/purchase/purchase.lua) of `user` in sale `sale`.
+pub fn purchase<'a>(
+    script: &'a redis::Script,
+    user: &str,
+    sale: &str,
+) -> redis::ScriptInvocation<'a> {
+    let mut invocation = script.key("commodity:num");
+    invocation
+        .key("user:id")
+        .key("commodity:sale")
+        .arg(user)
+        .arg(sale);
+    invocation
+}
+
 /// Answers each request of a connection until it closes; keeps it open for
 /// HTTP/1.1 unless asked to close (wrk), closes it for HTTP/1.0 (ab).
 /// `answer` gets the head, lowercased, and the body, and writes the reply.

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use redis::Script;
 use redis::aio::MultiplexedConnection;
-use seckill_references::new_sale;
+use seckill_references::{new_sale, purchase};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -69,13 +69,7 @@ async fn main() {
 async fn buy(State(sale): State<Arc<Sale>>, Form(form): Form<Buy>) -> (StatusCode, Json<Value>) {
     let user_id = format!("{}{}", form.msg.trim(), fastrand::u32(0..=sale.suffix_max));
     let mut redis = sale.redis.clone();
-    let reply: redis::RedisResult<Option<Vec<i64>>> = sale
-        .script
-        .key("commodity:num")
-        .key("user:id")
-        .key("commodity:sale")
-        .arg(&user_id)
-        .arg(&sale.id)
+    let reply: redis::RedisResult<Option<Vec<i64>>> = purchase(&sale.script, &user_id, &sale.id)
         .invoke_async(&mut redis)
         .await;
     match reply {

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use std::thread;
 
 use redis::{Connection, Script};
-use seckill_references::{new_sale, serve};
+use seckill_references::{new_sale, purchase, serve};
 
 const THREADS: usize = 64;
 
@@ -71,14 +71,8 @@ fn answer(head: &str, body: &[u8], con: &mut Connection, sale: &Sale) -> String 
 fn buy(con: &mut Connection, sale: &Sale, body: &str) -> String {
     let msg = form_urlencoded_msg(body);
     let user_id = format!("{}{}", msg.trim(), fastrand::u32(0..=sale.suffix_max));
-    let reply: redis::RedisResult<Option<Vec<i64>>> = sale
-        .script
-        .key("commodity:num")
-        .key("user:id")
-        .key("commodity:sale")
-        .arg(&user_id)
-        .arg(&sale.id)
-        .invoke(con);
+    let reply: redis::RedisResult<Option<Vec<i64>>> =
+        purchase(&sale.script, &user_id, &sale.id).invoke(con);
     match reply {
         Ok(Some(answer)) => format!(
             "{{\"user_id\":\"{user_id}\",\"response_num\":{}}}",
