@@ -7,10 +7,10 @@ use clap::{CommandFactory, FromArgMatches, Parser};
 use seckill::beyond::output::{LINES_WAITING, OUTPUT_WAIT, span};
 use seckill::beyond::replicas::Replicas;
 use seckill::form::{MAX_BODY_BYTES, MAX_ID_BYTES};
-use seckill::lifecycle::Begin;
 use seckill::opening::{self, Opens};
 use seckill::pool::{IO_TIMEOUT, POOL_AT_START, POOL_IDLE_CLOSE, POOL_SIZE};
 use seckill::purchase::{DEFAULT_RETRIES, RACERS_AT_ONCE, Strategy};
+use seckill::sale::Begin;
 use seckill::seller::{MARK_EVERY, MARK_LASTS};
 
 /// WAIT answers after its timeout: well within `IO_TIMEOUT`, the longest a

@@ -32,6 +32,10 @@ pub const OPENS_AT: &str = "commodity:opens";
 /// each entry added in the same step as its sale.
 pub const ORDERS: &str = "seckill:orders";
 
+/// The consumer group of the order writers on `ORDERS`: each entry goes
+/// to one of them.
+pub const ORDERS_GROUP: &str = "order-writers";
+
 /// Entries of `ORDERS` that held no order, with why.
 pub const ORDERS_DEAD: &str = "seckill:orders:dead";
 

@@ -16,27 +16,14 @@ use crate::beyond::output::{print, print_report, span};
 use crate::beyond::replicas::Replicas;
 use crate::handler::App;
 use crate::keys;
-use crate::opening::{Opening, Opens};
+use crate::opening::Opening;
 use crate::orders::database::{self, DEFAULT_ORDERS};
 use crate::orders::stream;
 use crate::orders::{Database, Location, Writer, Written};
 use crate::pool::Redis;
-use crate::sale::{self, Ended, ReadError, Sale, Start, Tally};
+use crate::sale::{self, Begin, Ended, ReadError, Sale, Start, Tally};
 use crate::seller;
 use crate::trouble::{self, Trouble};
-
-/// How to begin: `--join`, else a fresh sale of `stock` (`--stock`),
-/// open at `opens` (`--opens-in`, `--opens-at`), that replaces one others
-/// still sell only with `replace` (`--replace`).
-pub struct Begin {
-    pub join: bool,
-    pub stock: u32,
-    pub opens: Opens,
-    pub replace: bool,
-    /// Whether a Redis that evicts any key under memory pressure is taken
-    /// (`--allow-eviction`), with a warning, rather than refused.
-    pub allow_eviction: bool,
-}
 
 /// The database of the orders of this run's sale: for a fresh sale, the
 /// one `given` (`--orders`) or the default; for a run that `joins` the sale
@@ -97,7 +84,7 @@ fn open_or_join(
         let joined = sale::join(con, seller, &orders).map_err(|err| read_failed(redis, err))?;
         return Ok(joined.ok_or_else(|| no_sale(redis))?);
     }
-    let start = sale::Begin {
+    let start = sale::Fresh {
         stock: begin.stock,
         opens: begin.opens,
         replace: begin.replace,

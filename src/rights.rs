@@ -7,7 +7,6 @@ use redis::{Cmd, Connection};
 
 use crate::beyond::rights;
 use crate::keys;
-use crate::orders::stream::GROUP;
 
 /// What this server will ask of Redis: with `watch`, WATCH (the watch
 /// strategies); with `orders`, the stream's commands; with `replicas`, WAIT.
@@ -52,7 +51,7 @@ fn needed(orders: bool, replicas: bool) -> Vec<(String, Cmd)> {
         command("UNWATCH", &[]),
     ];
     if orders {
-        let (stream, group) = (keys::ORDERS, GROUP);
+        let (stream, group) = (keys::ORDERS, keys::ORDERS_GROUP);
         needed.extend([
             command("XADD", &[stream, "*", "user", "x"]),
             command("XGROUP", &["CREATE", stream, group, "0", "MKSTREAM"]),

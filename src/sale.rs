@@ -103,11 +103,24 @@ pub enum Start {
 /// other server's mark is live (or `replace` is asked), in one step.
 static START: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("start.lua")));
 
+/// How to begin: `--join`, else a fresh sale of `stock` (`--stock`),
+/// open at `opens` (`--opens-in`, `--opens-at`), that replaces one others
+/// still sell only with `replace` (`--replace`).
+pub struct Begin {
+    pub join: bool,
+    pub stock: u32,
+    pub opens: Opens,
+    pub replace: bool,
+    /// Whether a Redis that evicts any key under memory pressure is taken
+    /// (`--allow-eviction`), with a warning, rather than refused.
+    pub allow_eviction: bool,
+}
+
 /// A fresh sale as asked: its stock (`--stock`), its opening, whether it
 /// replaces one others still sell (`--replace`), and where its orders go
 /// (`orders`, as `Location` names it), recorded with it; and how this
 /// server's mark on it lasts and is renewed (`seller`).
-pub struct Begin<'a> {
+pub struct Fresh<'a> {
     pub stock: u32,
     pub opens: Opens,
     pub replace: bool,
@@ -122,15 +135,15 @@ pub struct Begin<'a> {
 /// repeats. Unless `replace`, it does nothing while another server's mark is
 /// live: a killed server's mark is waited out (and that said), a running
 /// server's is not.
-pub fn start(con: &mut Connection, begin: &Begin, seller: &str) -> Result<Start, RedisError> {
-    let Begin {
+pub fn start(con: &mut Connection, fresh: &Fresh, seller: &str) -> Result<Start, RedisError> {
+    let Fresh {
         stock,
         opens,
         replace,
         orders,
         mark_lasts,
         mark_every,
-    } = *begin;
+    } = *fresh;
     let sale = Sale {
         id: new_sale_id(),
         seller: seller.to_string(),

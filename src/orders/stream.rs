@@ -9,16 +9,13 @@ use redis::streams::{
 use redis::{Connection, Pipeline, RedisResult, Value};
 
 use super::Order;
-use crate::keys;
+use crate::keys::{self, ORDERS_GROUP as GROUP};
 
 /// The fields of an order's entry, in the order they are written: the
 /// user, the sale, the stock left after it and the server that sold it.
 /// src/purchase/purchase.lua writes the same (tests/orders_kept.rs holds the
 /// two side by side).
 pub const FIELDS: [&str; 4] = ["user", "sale", "left", "seller"];
-
-/// The consumer group of the order writers: each entry goes to one of them.
-pub const GROUP: &str = "order-writers";
 
 /// Entries read at most at once: one database transaction.
 pub const BATCH: usize = 500;
