@@ -13,7 +13,8 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,11 @@ use redis::Commands;
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const BUYERS: usize = 200;
-const LOAD: Duration = Duration::from_secs(9);
+/// The crowd buys until this many sales were made after the kill (or for
+/// `LOAD_AT_MOST`, whatever the machine's speed), so a slow build or busy
+/// cores cannot end the load before the failover does.
+const SOLD_AFTER_THE_KILL: usize = 200;
+const LOAD_AT_MOST: Duration = Duration::from_secs(90);
 /// How many sales the master makes before its replica links are cut.
 const SOLD_BEFORE_THE_CUT: usize = 500;
 /// How many it then makes alone before it is killed: the replicas stay
@@ -95,6 +100,15 @@ impl Failover {
     }
 }
 
+/// Sets its flag when dropped.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Sells through a failover with seckill's `flags`.
 fn sell_through_a_failover(flags: &[&str]) -> Failover {
     let mut topology = Topology::start();
@@ -106,14 +120,20 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
     let addr = server.addr;
     let began = Instant::now();
     let attempts = Mutex::new(Vec::new());
+    let killed_at = OnceLock::new();
+    let sold_after_the_kill = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
     let killed = thread::scope(|scope| {
+        // The buyers stop however this closure ends, a failed wait included.
+        let _stop = StopOnDrop(&stop);
         for buyer in 0..BUYERS {
-            let attempts = &attempts;
+            let (attempts, killed_at, stop) = (&attempts, &killed_at, &stop);
+            let sold_after_the_kill = &sold_after_the_kill;
             scope.spawn(move || {
                 let mut mine = Vec::new();
                 for n in 0.. {
                     let started = Instant::now();
-                    if started - began > LOAD {
+                    if stop.load(Ordering::Relaxed) || started - began > LOAD_AT_MOST {
                         break;
                     }
                     let id = format!("b{buyer}-{n}");
@@ -123,6 +143,10 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
                     let cause = reply.filter(|r| r.status != 200);
                     let cause = cause.and_then(|r| r.json()["cause"].as_str().map(String::from));
                     let ended = Instant::now();
+                    let after = killed_at.get().is_some_and(|k| started > *k);
+                    if after && answer == Some((200, 1)) {
+                        sold_after_the_kill.fetch_add(1, Ordering::Relaxed);
+                    }
                     mine.push(Attempt {
                         id,
                         started,
@@ -161,10 +185,14 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
             sold(&mut master) >= at_the_cut + SOLD_ALONE
         });
         topology.master.kill();
-        let killed = Instant::now();
+        let killed = *killed_at.get_or_init(Instant::now);
         for replica in &topology.replicas {
             replica.thaw();
         }
+        let after = "sales after the kill";
+        wait_for_within(after, Duration::from_secs(30), || {
+            sold_after_the_kill.load(Ordering::Relaxed) >= SOLD_AFTER_THE_KILL
+        });
         killed
     });
     let replicas: Vec<u16> = topology.replicas.iter().map(|r| r.port).collect();
@@ -240,7 +268,6 @@ fn with_replicas_1_no_sale_answered_1_is_lost_in_a_failover() {
         failover.causes(),
         failover.recovered_after().unwrap_or(f64::NAN)
     );
-    assert!(told.len() > 1000, "most buyers bought: {}", told.len());
     let unreplicated = failover.count_cause("unreplicated");
     assert!(
         unreplicated > 0,
@@ -282,7 +309,6 @@ fn without_replicas_a_failover_loses_sales_answered_1() {
         failover.causes(),
         failover.recovered_after().unwrap_or(f64::NAN)
     );
-    assert!(told.len() > 1000, "most buyers bought: {}", told.len());
     assert!(
         !lost.is_empty(),
         "the master sold at least {SOLD_ALONE} alone, answered 1, and none was lost"
