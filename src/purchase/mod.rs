@@ -4,7 +4,8 @@
 //! the `Checkout`. The four strategies themselves, the lesson, are side by
 //! side in `strategies.rs`, and the fourth in `purchase.lua`. A new way to
 //! buy is a variant of `Strategy`, a function in `strategies.rs`, and its
-//! arm in `Checkout::make`: this folder and its tests.
+//! arm in `Checkout::make`: this folder and its tests, and, for a command
+//! no other strategy runs, its line in `rights::needed` (checked at start).
 
 pub mod strategies;
 
