@@ -7,8 +7,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::orders::ordered;
-use common::{Redis, Seckill, buy, get, wait_for, wait_for_within};
+use common::orders::{ordered, wait_until_orders_are_winners};
+use common::{Redis, Seckill, buy, get, wait_for_within};
 use redis::Commands;
 
 /// A user `shop` (password `pw`) with every right but `minus`.
@@ -75,12 +75,8 @@ fn a_right_taken_away_is_its_own_cause_and_a_purchase_writes_nothing() {
     assert_eq!(reply.json()["cause"], "no_permission", "{}", reply.text());
     let stock: i64 = redis.con().get("commodity:num").unwrap();
     assert_eq!(stock, 499, "the refused purchase took no stock");
-    // Once the stream is empty, every order is in the database (the writer
-    // commits before it deletes): only ann's.
-    let mut con = redis.con();
-    wait_for("the stream to be written", || {
-        con.xlen::<_, usize>("seckill:orders").unwrap() == 0
-    });
+    // Once the stream is written, the orders are the winners: only ann's.
+    wait_until_orders_are_winners(&redis, Duration::from_secs(10));
     assert_eq!(ordered(&redis), ["ann"], "only ann's order");
     server.wait_for_stderr("answering 503 until it may");
 }
