@@ -12,8 +12,8 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -33,6 +33,8 @@ const BUYERS: usize = 200;
 /// cores cannot end the load before the failover does.
 const SOLD_AFTER_THE_KILL: usize = 200;
 const LOAD_AT_MOST: Duration = Duration::from_secs(90);
+/// A purchase answered 1, among the answers after the kill.
+const BOUGHT: &str = "1";
 /// How many sales the master makes before its replica links are cut.
 const SOLD_BEFORE_THE_CUT: usize = 500;
 /// How many it then makes alone before it is killed: the replicas stay
@@ -121,14 +123,15 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
     let began = Instant::now();
     let attempts = Mutex::new(Vec::new());
     let killed_at = OnceLock::new();
-    let sold_after_the_kill = AtomicUsize::new(0);
+    // The answers to purchases begun after the kill, by what they were.
+    let after_the_kill = Mutex::new(BTreeMap::<String, usize>::new());
     let stop = AtomicBool::new(false);
     let killed = thread::scope(|scope| {
         // The buyers stop however this closure ends, a failed wait included.
         let _stop = StopOnDrop(&stop);
         for buyer in 0..BUYERS {
             let (attempts, killed_at, stop) = (&attempts, &killed_at, &stop);
-            let sold_after_the_kill = &sold_after_the_kill;
+            let after_the_kill = &after_the_kill;
             scope.spawn(move || {
                 let mut mine = Vec::new();
                 for n in 0.. {
@@ -143,9 +146,14 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
                     let cause = reply.filter(|r| r.status != 200);
                     let cause = cause.and_then(|r| r.json()["cause"].as_str().map(String::from));
                     let ended = Instant::now();
-                    let after = killed_at.get().is_some_and(|k| started > *k);
-                    if after && answer == Some((200, 1)) {
-                        sold_after_the_kill.fetch_add(1, Ordering::Relaxed);
+                    if killed_at.get().is_some_and(|k| started > *k) {
+                        let what = match (answer, &cause) {
+                            (Some((200, 1)), _) => BOUGHT.to_string(),
+                            (_, Some(cause)) => cause.clone(),
+                            (Some((status, code)), None) => format!("{status} {code}"),
+                            (None, None) => "unanswered".to_string(),
+                        };
+                        *after_the_kill.lock().unwrap().entry(what).or_default() += 1;
                     }
                     mine.push(Attempt {
                         id,
@@ -189,10 +197,21 @@ fn sell_through_a_failover(flags: &[&str]) -> Failover {
         for replica in &topology.replicas {
             replica.thaw();
         }
-        let after = "sales after the kill";
-        wait_for_within(after, Duration::from_secs(30), || {
-            sold_after_the_kill.load(Ordering::Relaxed) >= SOLD_AFTER_THE_KILL
-        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answers = after_the_kill.lock().unwrap().clone();
+            if answers
+                .get(BOUGHT)
+                .is_some_and(|&n| n >= SOLD_AFTER_THE_KILL)
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited 30 s for {SOLD_AFTER_THE_KILL} sales after the kill; the answers since: {answers:?}"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
         killed
     });
     let replicas: Vec<u16> = topology.replicas.iter().map(|r| r.port).collect();

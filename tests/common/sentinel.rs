@@ -18,11 +18,15 @@ impl Topology {
     /// A master, two replicas that have synced with it, and three sentinels
     /// that know the replicas and each other: ready to fail over.
     pub fn start() -> Topology {
-        // Replicas sync at once, not after the default 5 s of waiting for others.
-        let master = Redis::start_with(&["--repl-diskless-sync-delay", "0"]);
+        // Replicas sync at once, not after the default 5 s of waiting for
+        // others: from the master, and from a replica once it is promoted.
+        let at_once = ["--repl-diskless-sync-delay", "0"];
+        let master = Redis::start_with(&at_once);
         let port = master.port.to_string();
         let replicas: Vec<Redis> = (0..2)
-            .map(|_| Redis::start_with(&["--replicaof", "127.0.0.1", &port]))
+            .map(|_| {
+                Redis::start_with(&[&at_once[..], &["--replicaof", "127.0.0.1", &port]].concat())
+            })
             .collect();
         for replica in &replicas {
             wait_for_within("a replica's first sync", Duration::from_secs(20), || {
